@@ -1,0 +1,55 @@
+# One command per habit. Every target makes the virtualenv it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Debian packages the tests use (real data and real parts, see README).
+APT_PACKAGES := dataset-fashion-mnist ffmpeg
+
+.PHONY: run test test-all lint bench asan install apt clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Build dependencies go into the venv so rebuilding after a C++ change is one quick step.
+install: $(BIN)/python
+	$(BIN)/pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.13"
+	$(BIN)/pip install --quiet --no-build-isolation -e ".[test,litert]"
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: install
+	$(BIN)/python bench/preprocess_demo.py
+
+test: install apt
+	$(BIN)/python -m pytest -q
+
+test-all: install apt
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+lint: install
+	$(BIN)/ruff check edge tests bench models
+	$(BIN)/ruff format --check edge tests bench models
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python -m pytest bench -q --benchmark-only --benchmark-columns=min,median,max,rounds \
+		-p no:randomly
+
+# The core and its bindings built with AddressSanitizer + UndefinedBehaviorSanitizer, then
+# the Python tests run against that build.
+asan: install
+	$(BIN)/pip install --quiet --no-build-isolation -e . \
+		-Ccmake.define.EDGE_SANITIZE=ON -Ccmake.build-type=Debug -Cbuild-dir=build/asan
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+		ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_preprocess.py tests/test_preprocess_errors.py
+	$(BIN)/pip install --quiet --no-build-isolation -e .
+
+clean:
+	rm -rf build $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks

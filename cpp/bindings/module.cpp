@@ -1,0 +1,15 @@
+// edge._core: wires the per-area registrations together; nothing else lives here.
+#include <pybind11/pybind11.h>
+
+#include "preprocess.h"
+
+namespace py = pybind11;
+
+void register_preprocess(py::module_& m);
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "C++ core of edge (private: use the edge package)";
+  m.def("active_isa", &edge::active_isa,
+        "Variant of the hot loops in use: 'avx2' or 'baseline' (EDGE_ISA=baseline forces it).");
+  register_preprocess(m);
+}

@@ -1,0 +1,60 @@
+// Internal to the core: the hot loops of preprocessing, compiled once per instruction
+// set (resample_baseline.cpp, resample_avx2.cpp) and chosen at run time (dispatch.cpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "preprocess.h"
+
+namespace edge::detail {
+
+// One output sample of a separable resampling filter: `count` source samples from
+// `start`, weighted by weights[offset .. offset + count).
+struct Tap {
+  int start = 0;
+  int count = 0;
+  int offset = 0;
+};
+
+// How filtered source pixels become output values.
+struct StoreParams {
+  int src_channels = 3;          // values per pixel coming out of the filter
+  int out_channels = 3;          // 1 or 3
+  int map[3] = {0, 1, 2};        // colour output channel c reads filtered channel map[c]
+  float gray[4] = {0, 0, 0, 0};  // grey output = sum of gray[s] * filtered channel s
+  float gain[3] = {1, 1, 1};
+  float bias[3] = {0, 0, 0};
+  float lo = 0.f, hi = 255.f;    // clamp range of integer outputs
+  DType dtype = DType::U8;
+  Layout layout = Layout::NHWC;
+  std::size_t plane = 0;         // H*W of the output, for NCHW
+};
+
+struct Kernels {
+  // acc[i] = sum_k w[k] * rows[k][i] for i < n.
+  void (*vertical)(float* acc, const std::uint8_t* const* rows, const float* w, int nrows, int n);
+  // The same in fixed point: acc in 8.8, w in 0.16, sum of w at most 1.
+  void (*vertical_q16)(std::uint16_t* acc, const std::uint8_t* const* rows, const std::uint16_t* w,
+                       int nrows, int n);
+  // out[i] = acc[i] / 256: a fixed-point row back in float pixel units.
+  void (*widen_q16)(float* out, const std::uint16_t* acc, int n);
+  // out[x*C + c] = sum_t weights[taps[x].offset + t] * acc[(taps[x].start + t)*C + c].
+  void (*horizontal)(float* out, const float* acc, int channels, const Tap* taps,
+                     const float* weights, int out_w);
+
+  // Maps, normalises, rounds and stores out_w pixels starting at output pixel `first`.
+  void (*store)(void* out, std::size_t first, const float* vals, int out_w,
+                const StoreParams& p);
+};
+
+namespace baseline {
+extern const Kernels kernels;
+}
+namespace avx2 {
+extern const Kernels kernels;
+}
+
+const Kernels& kernels();
+
+}  // namespace edge::detail

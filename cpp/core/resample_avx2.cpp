@@ -1,0 +1,11 @@
+// The same hot loops compiled with -mavx2 -mfma (set in CMakeLists.txt); only ever
+// called after dispatch.cpp checked that the CPU has both.
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "resample.h"
+
+namespace edge::detail::avx2 {
+#include "resample_kernels.inl"
+}  // namespace edge::detail::avx2

@@ -1,0 +1,10 @@
+// The hot loops for the baseline CPU of the target (SSE2 on x86-64, NEON on AArch64).
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "resample.h"
+
+namespace edge::detail::baseline {
+#include "resample_kernels.inl"
+}  // namespace edge::detail::baseline

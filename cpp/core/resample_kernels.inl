@@ -1,0 +1,161 @@
+// The hot loops of preprocessing, written once as plain loops the compiler vectorises.
+// Included inside a namespace by each per-ISA translation unit; no includes here.
+
+namespace {
+
+void vertical(float* __restrict acc, const std::uint8_t* const* rows, const float* w, int nrows,
+              int n) {
+  // Two source rows per sweep halves the traffic on `acc`.
+  int k = 0;
+  if (nrows >= 2) {
+    const std::uint8_t* __restrict a = rows[0];
+    const std::uint8_t* __restrict b = rows[1];
+    const float wa = w[0], wb = w[1];
+    for (int i = 0; i < n; ++i) acc[i] = wa * static_cast<float>(a[i]) + wb * static_cast<float>(b[i]);
+    k = 2;
+  } else {
+    const std::uint8_t* __restrict a = rows[0];
+    const float wa = w[0];
+    for (int i = 0; i < n; ++i) acc[i] = wa * static_cast<float>(a[i]);
+    k = 1;
+  }
+  for (; k + 1 < nrows; k += 2) {
+    const std::uint8_t* __restrict a = rows[k];
+    const std::uint8_t* __restrict b = rows[k + 1];
+    const float wa = w[k], wb = w[k + 1];
+    for (int i = 0; i < n; ++i)
+      acc[i] += wa * static_cast<float>(a[i]) + wb * static_cast<float>(b[i]);
+  }
+  if (k < nrows) {
+    const std::uint8_t* __restrict a = rows[k];
+    const float wa = w[k];
+    for (int i = 0; i < n; ++i) acc[i] += wa * static_cast<float>(a[i]);
+  }
+}
+
+// Fixed point: samples as 8.8, weights as 0.16, products by their high half, so one
+// 16-bit lane holds a whole weighted sum (the weights sum to at most 1). The plan uses it
+// only for short filters, where the truncation stays under 0.1 grey level.
+void vertical_q16(std::uint16_t* __restrict acc, const std::uint8_t* const* rows,
+                  const std::uint16_t* w, int nrows, int n) {
+  auto term = [](std::uint8_t x, std::uint16_t wk) {
+    return static_cast<std::uint16_t>(
+        (static_cast<std::uint32_t>(static_cast<std::uint16_t>(x << 8)) * wk) >> 16);
+  };
+  // Rows go in pairs, each pair its own loop with restrict pointers: left to itself, GCC
+  // fuses the row loop into a scalar one.
+  int k = 0;
+  if (nrows >= 2) {
+    const std::uint8_t* __restrict a = rows[0];
+    const std::uint8_t* __restrict b = rows[1];
+    const std::uint16_t wa = w[0], wb = w[1];
+    for (int i = 0; i < n; ++i) acc[i] = static_cast<std::uint16_t>(term(a[i], wa) + term(b[i], wb));
+    k = 2;
+  } else {
+    const std::uint8_t* __restrict a = rows[0];
+    const std::uint16_t wa = w[0];
+    for (int i = 0; i < n; ++i) acc[i] = term(a[i], wa);
+    k = 1;
+  }
+  for (; k + 1 < nrows; k += 2) {
+    const std::uint8_t* __restrict a = rows[k];
+    const std::uint8_t* __restrict b = rows[k + 1];
+    const std::uint16_t wa = w[k], wb = w[k + 1];
+    for (int i = 0; i < n; ++i)
+      acc[i] = static_cast<std::uint16_t>(acc[i] + term(a[i], wa) + term(b[i], wb));
+  }
+  if (k < nrows) {
+    const std::uint8_t* __restrict a = rows[k];
+    const std::uint16_t wa = w[k];
+    for (int i = 0; i < n; ++i) acc[i] = static_cast<std::uint16_t>(acc[i] + term(a[i], wa));
+  }
+}
+
+// 8.8 fixed point back to float pixel units, a whole row at a time so it vectorises.
+void widen_q16(float* __restrict out, const std::uint16_t* __restrict acc, int n) {
+  for (int i = 0; i < n; ++i) out[i] = static_cast<float>(acc[i]) * (1.f / 256.f);
+}
+
+template <int C>
+void horizontal_c(float* __restrict out, const float* __restrict acc, const Tap* taps,
+                  const float* weights, int out_w) {
+  for (int x = 0; x < out_w; ++x) {
+    const Tap t = taps[x];
+    const float* src = acc + static_cast<std::ptrdiff_t>(t.start) * C;
+    const float* w = weights + t.offset;
+    float s[C] = {};
+    for (int k = 0; k < t.count; ++k)
+      for (int c = 0; c < C; ++c) s[c] += w[k] * src[k * C + c];
+    for (int c = 0; c < C; ++c) out[x * C + c] = s[c];
+  }
+}
+
+void horizontal(float* out, const float* acc, int channels, const Tap* taps, const float* weights,
+                int out_w) {
+  switch (channels) {
+    case 1: horizontal_c<1>(out, acc, taps, weights, out_w); break;
+    case 3: horizontal_c<3>(out, acc, taps, weights, out_w); break;
+    default: horizontal_c<4>(out, acc, taps, weights, out_w); break;
+  }
+}
+
+// Round half to even without a libm call, so the loop vectorises on any x86-64:
+// adding 1.5 * 2^23 pushes the fraction out of the mantissa.
+inline float round_even(float v) {
+  constexpr float magic = 12582912.0f;
+  return (v + magic) - magic;
+}
+
+template <typename T, Layout L, int OC>
+void store_t(void* out_v, std::size_t first, const float* __restrict vals, int out_w,
+             const StoreParams& p) {
+  T* __restrict out = static_cast<T*>(out_v);
+  const int sc = p.src_channels;
+  for (int x = 0; x < out_w; ++x) {
+    const float* v = vals + x * sc;
+    float px[OC];
+    if constexpr (OC == 1) {
+      float g = 0.f;
+      for (int s = 0; s < sc; ++s) g += p.gray[s] * v[s];
+      px[0] = g;
+    } else {
+      for (int c = 0; c < OC; ++c) px[c] = v[p.map[c]];
+    }
+    for (int c = 0; c < OC; ++c) {
+      float y = px[c] * p.gain[c] + p.bias[c];
+      T o;
+      if constexpr (std::is_same_v<T, float>) {
+        o = y;
+      } else {
+        y = y < p.lo ? p.lo : (y > p.hi ? p.hi : y);
+        o = static_cast<T>(static_cast<int>(round_even(y)));
+      }
+      const std::size_t i = first + static_cast<std::size_t>(x);
+      if constexpr (L == Layout::NHWC) out[i * OC + c] = o;
+      else out[static_cast<std::size_t>(c) * p.plane + i] = o;
+    }
+  }
+}
+
+template <typename T>
+void store_typed(void* out, std::size_t first, const float* vals, int out_w, const StoreParams& p) {
+  if (p.out_channels == 1) {
+    store_t<T, Layout::NHWC, 1>(out, first, vals, out_w, p);  // one plane: both layouts agree
+  } else if (p.layout == Layout::NHWC) {
+    store_t<T, Layout::NHWC, 3>(out, first, vals, out_w, p);
+  } else {
+    store_t<T, Layout::NCHW, 3>(out, first, vals, out_w, p);
+  }
+}
+
+void store(void* out, std::size_t first, const float* vals, int out_w, const StoreParams& p) {
+  switch (p.dtype) {
+    case DType::U8: store_typed<std::uint8_t>(out, first, vals, out_w, p); break;
+    case DType::I8: store_typed<std::int8_t>(out, first, vals, out_w, p); break;
+    case DType::F32: store_typed<float>(out, first, vals, out_w, p); break;
+  }
+}
+
+}  // namespace
+
+const Kernels kernels{&vertical, &vertical_q16, &widen_q16, &horizontal, &store};
