@@ -183,6 +183,7 @@ struct Preprocessor::Plan {
   std::vector<std::uint16_t> vweights_q16;  // used when fixed_point
   bool fixed_point = false;
   int max_vtaps = 0;
+  std::array<int, 3> order{};  // filtered channels holding the output colours, in order
   StoreParams store;
 };
 
@@ -263,19 +264,11 @@ std::shared_ptr<const Preprocessor::Plan> Preprocessor::plan_for(int roi_w, int 
   }
 
   StoreParams& p = plan->store;
-  p.src_channels = filtered_channels(spec_.src);
-  p.out_channels = out_channels();
   const auto rgb = rgb_positions(spec_.src);
-  if (spec_.dst == ColorOrder::RGB) {
-    p.map[0] = rgb[0], p.map[1] = rgb[1], p.map[2] = rgb[2];
-  } else if (spec_.dst == ColorOrder::BGR) {
-    p.map[0] = rgb[2], p.map[1] = rgb[1], p.map[2] = rgb[0];
-  } else if (spec_.src == PixelFormat::GRAY) {
-    p.gray[0] = 1.f;
-  } else {
-    // ITU-R BT.601 luma, as cv::cvtColor(..., COLOR_BGR2GRAY).
-    p.gray[rgb[0]] = 0.299f, p.gray[rgb[1]] = 0.587f, p.gray[rgb[2]] = 0.114f;
-  }
+  const bool bgr_out = spec_.dst == ColorOrder::BGR;
+  plan->order = {rgb[bgr_out ? 2 : 0], rgb[1], rgb[bgr_out ? 0 : 2]};
+  p.vals_channels = spec_.src == PixelFormat::GRAY ? 1 : 3;
+  p.out_channels = out_channels();
   for (int c = 0; c < 3; ++c) p.gain[c] = gain_[c], p.bias[c] = bias_[c];
   p.lo = spec_.dtype == DType::I8 ? -128.f : 0.f;
   p.hi = spec_.dtype == DType::I8 ? 127.f : 255.f;
@@ -294,7 +287,7 @@ void Preprocessor::run(const Frame& frame, const Rect& roi, void* out) const {
   const Plan& plan = *plan_ptr;
   const detail::Kernels& k = detail::kernels();
   const StoreParams& p = plan.store;
-  const int sc = p.src_channels;
+  const int sc = filtered_channels(frame.format);
   const int W = spec_.out_w, H = spec_.out_h;
   const int x0 = roi.x + plan.src.x, y0 = roi.y + plan.src.y, cw = plan.src.w;
   const Rect& d = plan.dst;
@@ -303,7 +296,7 @@ void Preprocessor::run(const Frame& frame, const Rect& roi, void* out) const {
 
   thread_local Scratch s;
   const std::size_t row_len = static_cast<std::size_t>(cw) * sc;
-  grow(s.acc, row_len);
+  grow(s.acc, row_len + 1);  // slack read by the 4-wide horizontal pass
   if (plan.fixed_point) grow(s.acc16, row_len);
   grow(s.vals, static_cast<std::size_t>(W) * sc);
   grow(s.rows, static_cast<std::size_t>(plan.max_vtaps));
@@ -311,8 +304,9 @@ void Preprocessor::run(const Frame& frame, const Rect& roi, void* out) const {
 
   const bool padded = d.x > 0 || d.y > 0 || d.w < W || d.h < H;
   if (padded) {
-    grow(s.pad, static_cast<std::size_t>(W) * sc);
-    std::fill(s.pad.begin(), s.pad.begin() + static_cast<long>(W) * sc, spec_.pad_value);
+    const std::size_t n = static_cast<std::size_t>(W) * p.vals_channels;
+    grow(s.pad, n);
+    std::fill(s.pad.begin(), s.pad.begin() + static_cast<long>(n), spec_.pad_value);
     for (int y = 0; y < H; ++y) {
       if (y >= d.y && y < d.y + d.h) {
         k.store(out, static_cast<std::size_t>(y) * W, s.pad.data(), d.x, p);
@@ -338,14 +332,14 @@ void Preprocessor::run(const Frame& frame, const Rect& roi, void* out) const {
       }
     }
     if (plan.fixed_point) {
-      k.vertical_q16(s.acc16.data(), s.rows.data(), plan.vweights_q16.data() + t.offset, t.count,
-                     static_cast<int>(row_len));
-      k.widen_q16(s.acc.data(), s.acc16.data(), static_cast<int>(row_len));
+      k.vertical_q16(s.acc.data(), s.acc16.data(), s.rows.data(),
+                     plan.vweights_q16.data() + t.offset, t.count, static_cast<int>(row_len));
     } else {
       k.vertical(s.acc.data(), s.rows.data(), plan.vweights.data() + t.offset, t.count,
                  static_cast<int>(row_len));
     }
-    k.horizontal(s.vals.data(), s.acc.data(), sc, plan.htaps.data(), plan.hweights.data(), d.w);
+    k.horizontal(s.vals.data(), s.acc.data(), sc, plan.order.data(), plan.htaps.data(),
+                 plan.hweights.data(), d.w);
     k.store(out, static_cast<std::size_t>(d.y + j) * W + d.x, s.vals.data(), d.w, p);
   }
 }

@@ -17,12 +17,10 @@ struct Tap {
   int offset = 0;
 };
 
-// How filtered source pixels become output values.
+// How filtered pixels become output values.
 struct StoreParams {
-  int src_channels = 3;          // values per pixel coming out of the filter
-  int out_channels = 3;          // 1 or 3
-  int map[3] = {0, 1, 2};        // colour output channel c reads filtered channel map[c]
-  float gray[4] = {0, 0, 0, 0};  // grey output = sum of gray[s] * filtered channel s
+  int vals_channels = 3;  // values per filtered pixel, in output colour order: 1 or 3
+  int out_channels = 3;   // 1 or 3; 3 from 1 replicates grey, 1 from 3 takes BT.601 luma
   float gain[3] = {1, 1, 1};
   float bias[3] = {0, 0, 0};
   float lo = 0.f, hi = 255.f;    // clamp range of integer outputs
@@ -34,14 +32,14 @@ struct StoreParams {
 struct Kernels {
   // acc[i] = sum_k w[k] * rows[k][i] for i < n.
   void (*vertical)(float* acc, const std::uint8_t* const* rows, const float* w, int nrows, int n);
-  // The same in fixed point: acc in 8.8, w in 0.16, sum of w at most 1.
-  void (*vertical_q16)(std::uint16_t* acc, const std::uint8_t* const* rows, const std::uint16_t* w,
-                       int nrows, int n);
-  // out[i] = acc[i] / 256: a fixed-point row back in float pixel units.
-  void (*widen_q16)(float* out, const std::uint16_t* acc, int n);
-  // out[x*C + c] = sum_t weights[taps[x].offset + t] * acc[(taps[x].start + t)*C + c].
-  void (*horizontal)(float* out, const float* acc, int channels, const Tap* taps,
-                     const float* weights, int out_w);
+  // The same in fixed point (w in 0.16, summing to at most 1), `acc` holding n 8.8 partial
+  // sums on the way; the result lands in `out` in float pixel units.
+  void (*vertical_q16)(float* out, std::uint16_t* acc, const std::uint8_t* const* rows,
+                       const std::uint16_t* w, int nrows, int n);
+  // s[c] = sum_t weights[taps[x].offset + t] * acc[(taps[x].start + t)*C + c]; then
+  // out[x] = s[0] for C == 1, else out[x*3 + c] = s[order[c]]. acc needs one float of slack.
+  void (*horizontal)(float* out, const float* acc, int channels, const int* order,
+                     const Tap* taps, const float* weights, int out_w);
 
   // Maps, normalises, rounds and stores out_w pixels starting at output pixel `first`.
   void (*store)(void* out, std::size_t first, const float* vals, int out_w,

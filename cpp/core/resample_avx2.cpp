@@ -2,6 +2,7 @@
 // called after dispatch.cpp checked that the CPU has both.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "resample.h"
