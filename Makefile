@@ -41,15 +41,18 @@ bench: install
 	$(BIN)/python -m pytest bench -q --benchmark-only --benchmark-columns=min,median,max,rounds \
 		-p no:randomly
 
-# The core and its bindings built with AddressSanitizer + UndefinedBehaviorSanitizer, then
-# the Python tests run against that build.
-asan: install
-	$(BIN)/pip install --quiet --no-build-isolation -e . \
-		-Ccmake.define.EDGE_SANITIZE=ON -Ccmake.build-type=Debug -Cbuild-dir=build/asan
-	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+# The core and its bindings built with AddressSanitizer + UndefinedBehaviorSanitizer in a
+# venv of their own, then the kernel tests run against that build.
+ASAN_VENV := .venv-asan
+asan:
+	test -x $(ASAN_VENV)/bin/python || $(PYTHON) -m venv $(ASAN_VENV)
+	$(ASAN_VENV)/bin/pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.13"
+	$(ASAN_VENV)/bin/pip install --quiet --no-build-isolation ".[test]" \
+		-Ccmake.define.EDGE_SANITIZE=ON -Ccmake.build-type=RelWithDebInfo -Cbuild-dir=build/asan
+	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 		ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_preprocess.py tests/test_preprocess_errors.py
-	$(BIN)/pip install --quiet --no-build-isolation -e .
+		../$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider -c ../pyproject.toml \
+		--rootdir=.. test_preprocess.py test_preprocess_errors.py test_preprocess_threads.py
 
 clean:
-	rm -rf build $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks
+	rm -rf build $(VENV) $(ASAN_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks

@@ -170,7 +170,7 @@ def train(model: nn.Module, data: dict, epochs: int, batch_size: int, seed: int)
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss)
+            total += loss.item()
         val = accuracy(model, *data["val"])
         print(
             f"epoch {epoch + 1}/{epochs}: loss {total / (b + 1):.4f}  val acc {val:.4f}"
