@@ -6,10 +6,12 @@
 namespace py = pybind11;
 
 void register_preprocess(py::module_& m);
+void register_scores(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "C++ core of edge (private: use the edge package)";
   m.def("active_isa", &edge::active_isa,
         "Variant of the hot loops in use: 'avx2' or 'baseline' (EDGE_ISA=baseline forces it).");
   register_preprocess(m);
+  register_scores(m);
 }

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "resample.h"
+#include "kernels.h"
 
 namespace edge {
 namespace {

@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "resample.h"
+#include "kernels.h"
 
 namespace edge {
 

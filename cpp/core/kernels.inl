@@ -215,6 +215,39 @@ void store(void* out, std::size_t first, const float* vals, int out_w, const Sto
   }
 }
 
+// A dot product in eight lanes with two accumulators: without -ffast-math the compiler
+// may not reorder a float sum, so it will not vectorise the plain loop by itself.
+typedef float Float8 __attribute__((vector_size(32)));
+
+float dot(const float* __restrict a, const float* __restrict b, int n) {
+  Float8 s0 = {}, s1 = {};
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    Float8 a0, b0, a1, b1;
+    std::memcpy(&a0, a + i, sizeof a0);
+    std::memcpy(&b0, b + i, sizeof b0);
+    std::memcpy(&a1, a + i + 8, sizeof a1);
+    std::memcpy(&b1, b + i + 8, sizeof b1);
+    s0 += a0 * b0;
+    s1 += a1 * b1;
+  }
+  for (; i + 8 <= n; i += 8) {
+    Float8 a0, b0;
+    std::memcpy(&a0, a + i, sizeof a0);
+    std::memcpy(&b0, b + i, sizeof b0);
+    s0 += a0 * b0;
+  }
+  s0 += s1;
+  float r = ((s0[0] + s0[4]) + (s0[1] + s0[5])) + ((s0[2] + s0[6]) + (s0[3] + s0[7]));
+  for (; i < n; ++i) r += a[i] * b[i];
+  return r;
+}
+
+void matvec(float* y, const float* A, int rows, int cols, const float* x, bool lower) {
+  for (int r = 0; r < rows; ++r)
+    y[r] = dot(A + static_cast<std::ptrdiff_t>(r) * cols, x, lower ? r + 1 : cols);
+}
+
 }  // namespace
 
-const Kernels kernels{&vertical, &vertical_q16, &horizontal, &store};
+const Kernels kernels{&vertical, &vertical_q16, &horizontal, &store, &matvec};

@@ -1,5 +1,6 @@
-// Internal to the core: the hot loops of preprocessing, compiled once per instruction
-// set (resample_baseline.cpp, resample_avx2.cpp) and chosen at run time (dispatch.cpp).
+// Internal to the core: the hot loops (preprocessing, and the dot products of the OOD
+// scores), compiled once per instruction set (kernels_baseline.cpp, kernels_avx2.cpp) and
+// chosen at run time (dispatch.cpp).
 #pragma once
 
 #include <cstddef>
@@ -44,6 +45,10 @@ struct Kernels {
   // Maps, normalises, rounds and stores out_w pixels starting at output pixel `first`.
   void (*store)(void* out, std::size_t first, const float* vals, int out_w,
                 const StoreParams& p);
+
+  // y[r] = dot(A[r, 0:row_len(r)], x) for r < rows; A row-major with `cols` columns, and
+  // row_len(r) = cols, or r + 1 when `lower` (a lower-triangular matrix).
+  void (*matvec)(float* y, const float* A, int rows, int cols, const float* x, bool lower);
 };
 
 namespace baseline {

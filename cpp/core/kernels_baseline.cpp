@@ -4,8 +4,8 @@
 #include <cstring>
 #include <type_traits>
 
-#include "resample.h"
+#include "kernels.h"
 
 namespace edge::detail::baseline {
-#include "resample_kernels.inl"
+#include "kernels.inl"
 }  // namespace edge::detail::baseline

@@ -5,8 +5,8 @@
 #include <cstring>
 #include <type_traits>
 
-#include "resample.h"
+#include "kernels.h"
 
 namespace edge::detail::avx2 {
-#include "resample_kernels.inl"
+#include "kernels.inl"
 }  // namespace edge::detail::avx2
