@@ -14,6 +14,7 @@ components, which keeps the per-frame cost a small fraction of inference.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -107,7 +108,8 @@ class OodReference:
             k=min(k, len(bank)),
         )
 
-    def save(self, path: str | Path) -> None:
+    def to_bytes(self) -> bytes:
+        """The reference as an ``.npz`` file's bytes."""
         arrays: dict[str, npt.NDArray[np.generic]] = {
             "center": self.center,
             "whitener": self.whitener,
@@ -117,9 +119,13 @@ class OodReference:
         }
         if self.projection is not None:
             arrays["projection"] = self.projection
-        with open(path, "wb") as f:
-            # Typed loosely: NumPy's stub would match a key named like its own keywords.
-            np.savez(f, **cast(dict[str, Any], arrays))
+        buffer = io.BytesIO()
+        # Typed loosely: NumPy's stub would match a key named like its own keywords.
+        np.savez(buffer, **cast(dict[str, Any], arrays))
+        return buffer.getvalue()
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_bytes(self.to_bytes())
 
     @classmethod
     def load(cls, path: str | Path) -> OodReference:

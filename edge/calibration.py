@@ -1,0 +1,245 @@
+"""``edge calibrate``: what "normal" looks like for a model, measured on labelled data.
+
+Writes into the model directory, and records in its manifest with the data's sha256:
+
+- ``calibration.json``: the temperature (minimum NLL), the gate's signal bands and threshold,
+  and the confidence under which a frame goes to human review;
+- ``ood.npz``: the OOD reference (class means, whitened shared covariance, k-NN bank).
+
+The data is split once, reproducibly: the OOD reference is fitted on one part and everything
+measured on it (temperature, bands, thresholds) on the other, so k-NN distances are not
+measured against the very points in the bank.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edge import metrics
+from edge._native import _core
+from edge._preprocess import Preprocessor
+from edge.data import DataError, Dataset
+from edge.gate import Gate
+from edge.manifest import MANIFEST_NAME, Manifest
+from edge.model import Model
+from edge.ood import OodReference
+
+CALIBRATION_FILE = "calibration.json"
+OOD_FILE = "ood.npz"
+FORMAT_VERSION = 1
+#: Share of the calibration data the OOD reference is fitted on; the rest measures it.
+REFERENCE_SHARE = 2 / 3
+
+Signals = dict[str, npt.NDArray[np.float64]]
+Progress = Callable[[Iterable[Any]], Iterable[Any]]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    temperature: float
+    gate: Gate
+    review_confidence: float  # calibrated confidence under which a frame goes to review
+    data_sha256: str
+    figures: Mapping[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "temperature": self.temperature,
+            "gate": self.gate.to_json(),
+            "review": {"confidence": self.review_confidence},
+            "data_sha256": self.data_sha256,
+            "figures": dict(self.figures),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Calibration:
+        try:
+            return cls(
+                temperature=float(doc["temperature"]),
+                gate=Gate.from_json(doc["gate"]),
+                review_confidence=float(doc["review"]["confidence"]),
+                data_sha256=str(doc["data_sha256"]),
+                figures=dict(doc.get("figures", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{CALIBRATION_FILE} is malformed: {exc}") from exc
+
+
+def load_calibration(directory: str | Path) -> tuple[Calibration, OodReference] | None:
+    """The calibration of a model directory, or None when it has not been calibrated."""
+    d = Path(directory)
+    if not (d / CALIBRATION_FILE).is_file():
+        return None
+    with (d / CALIBRATION_FILE).open() as f:
+        calibration = Calibration.from_json(json.load(f))
+    return calibration, OodReference.load(d / OOD_FILE)
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    logits: npt.NDArray[np.float32]  # (n, classes)
+    embeddings: npt.NDArray[np.float32]  # (n, dim)
+    stats: Signals  # frame statistics of the model's view of each image
+
+
+def stats_preprocessor(model: Model, src: str) -> Preprocessor:
+    """The model's view of a frame as 8-bit grey: what the frame statistics are measured on,
+    so that a camera frame and a calibration image are judged at the same scale."""
+    spec = model.input
+    return Preprocessor(size=spec.size, src=src, dst="gray", resize=spec.resize, fit=spec.fit)  # type: ignore[arg-type]
+
+
+def run_model(model: Model, data: Dataset, progress: Progress = iter) -> ModelOutputs:
+    """The model's logits, embeddings and frame statistics for every image of ``data``."""
+    src = data.src
+    view = stats_preprocessor(model, src)
+    grey = np.empty((len(data), model.input.height, model.input.width), np.uint8)
+    logits, embeddings = [], []
+    for i in progress(range(len(data))):
+        image = data.images[i]
+        p = model.predict(image, src=src)  # type: ignore[arg-type]
+        logits.append(p.logits)
+        embeddings.append(p.embedding)
+        view(image, out=grey[i].reshape(view.shape))
+    stats = _core.frame_stats_batch(grey, src="gray")
+    return ModelOutputs(
+        np.stack(logits),
+        np.stack(embeddings),
+        {k: np.asarray(v, np.float64) for k, v in stats.items() if k != "dhash"},
+    )
+
+
+def signals(outputs: ModelOutputs, temperature: float, reference: OodReference) -> Signals:
+    """Every gate signal for each image: frame statistics, logit and embedding scores."""
+    logit = _core.logit_scores_batch(outputs.logits, temperature)
+    embedding = reference.scorer().score_batch(outputs.embeddings)
+    out: Signals = dict(outputs.stats)
+    for name in ("msp", "energy", "entropy"):
+        out[name] = np.asarray(logit[name], np.float64)
+    out["top"] = np.asarray(logit["top"], np.float64)
+    for name in ("mahalanobis", "knn"):
+        out[name] = np.asarray(embedding[name], np.float64)
+    return out
+
+
+def review_threshold(
+    confidence: npt.NDArray[np.float64], correct: npt.NDArray[np.bool_], target_accuracy: float
+) -> float:
+    """The lowest confidence threshold whose accepted frames reach ``target_accuracy``."""
+    order = np.argsort(-confidence, kind="stable")
+    running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+    ok = np.nonzero(running >= target_accuracy)[0]
+    if len(ok) == 0:
+        return 1.0  # nothing is that accurate: everything goes to review
+    return float(confidence[order][ok[-1]])
+
+
+def split(n: int, seed: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    order = np.random.default_rng(seed).permutation(n)
+    cut = round(n * REFERENCE_SHARE)
+    return np.sort(order[:cut]), np.sort(order[cut:])
+
+
+def calibrate(
+    model: Model,
+    data: Dataset,
+    *,
+    target_tpr: float = 0.95,
+    target_accuracy: float = 0.97,
+    seed: int = 0,
+    progress: Progress = iter,
+) -> tuple[Calibration, OodReference]:
+    """Fits temperature, OOD reference, gate and review threshold on labelled ``data``."""
+    if data.labels is None:
+        raise DataError(f"{data.path}: calibration needs labels (a 'labels' array)")
+    if len(data) < 50:
+        raise DataError(f"{data.path}: {len(data)} images are too few to calibrate on (>= 50)")
+    classes = len(model.labels)
+    out = run_model(model, data, progress)
+    fit_part, measure_part = split(len(data), seed)
+    labels = data.labels
+    reference = OodReference.fit(
+        out.embeddings[fit_part], labels[fit_part], classes=classes, seed=seed
+    )
+    measured = ModelOutputs(
+        out.logits[measure_part],
+        out.embeddings[measure_part],
+        {k: v[measure_part] for k, v in out.stats.items()},
+    )
+    y = labels[measure_part]
+    temperature = metrics.fit_temperature(measured.logits, y)
+    s = signals(measured, temperature, reference)
+    gate = Gate.fit(s, target_tpr=target_tpr)
+    passed = gate.score(s) <= gate.threshold
+    correct = s["top"].astype(np.int64) == y
+    review = review_threshold(s["msp"][passed], correct[passed], target_accuracy)
+    accepted = passed & (s["msp"] >= review)
+    figures = {
+        "images": float(len(data)),
+        "accuracy": float(correct.mean()),
+        "ece_raw": metrics.expected_calibration_error(metrics.softmax(measured.logits), y),
+        "ece_calibrated": metrics.expected_calibration_error(
+            metrics.softmax(measured.logits, temperature), y
+        ),
+        "gate_pass_rate": float(passed.mean()),
+        "coverage": float(accepted.mean()),
+        "selective_accuracy": float(correct[accepted].mean()) if accepted.any() else float("nan"),
+    }
+    calibration = Calibration(temperature, gate, review, data.sha256, figures)
+    return calibration, reference
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_calibration(
+    model: Model, calibration: Calibration, reference: OodReference, data: Dataset
+) -> None:
+    """Writes both files and records them, and the data they came from, in the manifest."""
+    directory = model.manifest.directory
+    files = {
+        CALIBRATION_FILE: (json.dumps(calibration.to_json(), indent=2) + "\n").encode(),
+        OOD_FILE: reference.to_bytes(),
+    }
+    for name, content in files.items():
+        _atomic_write(directory / name, content)
+    with (directory / MANIFEST_NAME).open() as f:
+        doc = json.load(f)
+    for name, content in files.items():
+        doc["files"][name] = {
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "runtime": None,
+            "role": "calibration",
+        }
+    doc["calibration"] = {
+        "file": CALIBRATION_FILE,
+        "ood_reference": OOD_FILE,
+        "data": data.path.name,
+        "data_sha256": data.sha256,
+        "images": len(data),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    _atomic_write(directory / MANIFEST_NAME, (json.dumps(doc, indent=2) + "\n").encode())
+    Manifest.load(directory).verify()
