@@ -1,0 +1,166 @@
+"""The ``edge`` command.
+
+Exit codes: 0 success, 2 bad usage or bad input (one line on stderr saying what and where),
+1 an internal failure (with its traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from edge.data import DataError, load_dataset
+from edge.errors import BackendUnavailable, ModelError
+
+T = TypeVar("T")
+#: Errors that are the user's input, not ours: reported in one line, exit code 2.
+INPUT_ERRORS = (DataError, ModelError, BackendUnavailable)
+
+
+class UsageError(ValueError):
+    """A command line that parses but cannot be carried out as given."""
+
+
+def progress(label: str) -> Callable[[Iterable[T]], Iterable[T]]:
+    """A progress bar on stderr for long loops (quiet when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    def wrap(items: Iterable[T]) -> Iterable[T]:
+        return tqdm(items, desc=label, unit="img", leave=False, disable=None, file=sys.stderr)
+
+    return wrap
+
+
+def write_json(path: Path | None, doc: dict[str, Any]) -> None:
+    if path is not None:
+        path.write_text(json.dumps(doc, indent=2, default=float) + "\n")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from edge.calibration import calibrate, save_calibration
+    from edge.model import load_model
+
+    model = load_model(args.model, backend=args.backend)
+    data = load_dataset(args.data, classes=len(model.labels))
+    calibration, reference = calibrate(
+        model,
+        data,
+        target_tpr=args.target_tpr,
+        target_accuracy=args.target_accuracy,
+        progress=progress("calibrate"),
+    )
+    save_calibration(model, calibration, reference, data)
+    doc = calibration.to_json()
+    for key, value in calibration.figures.items():
+        print(f"{key:>20}: {value:.4g}")
+    print(f"{'temperature':>20}: {calibration.temperature:.4g}")
+    print(f"calibration written to {Path(args.model) / 'calibration.json'}")
+    write_json(args.json, doc)
+    return 0
+
+
+def parse_ood(values: Sequence[str]) -> dict[str, Path]:
+    sets = {}
+    for v in values:
+        name, sep, path = v.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--ood takes NAME=PATH.npz; got {v!r}")
+        sets[name] = Path(path)
+    return sets
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from edge.calibration import load_calibration
+    from edge.evaluate import evaluate
+    from edge.model import load_model
+    from edge.report import render
+
+    ood_paths = parse_ood(args.ood)
+    model = load_model(args.model, backend=args.backend)
+    loaded = load_calibration(model.manifest.directory)
+    if loaded is None:
+        raise ModelError(f"{args.model}: not calibrated; run `edge calibrate` on it first")
+    classes = len(model.labels)
+    id_set = load_dataset(args.id, classes=classes)
+    ood_sets = {name: load_dataset(p) for name, p in ood_paths.items()}
+    result = evaluate(
+        model, *loaded, id_set, ood_sets, corrupt=args.corrupt, progress=progress("eval")
+    )
+    f = result.figures
+    print(f"accuracy {f['accuracy']:.4f}  ECE {f['ece_raw']:.4f} -> {f['ece_calibrated']:.4f}")
+    s = f["selective"]
+    print(
+        f"accepted {s['accept_rate']:.3f} (accuracy {s['accuracy']:.4f}), "
+        f"review {s['review_rate']:.3f}, rejected {s['reject_rate']:.3f}"
+    )
+    for name, methods in f["ood"].items():
+        for method, v in methods.items():
+            print(f"{name:>12} {method:>12}: AUROC {v['auroc']:.4f}  FPR95 {v['fpr95']:.4f}")
+    for name, rows in f.get("corruptions", {}).items():
+        cells = "  ".join(
+            f"s{r['severity']}: acc {r['accuracy']:.2f} rej {r['rejected']:.2f}" for r in rows
+        )
+        print(f"{name:>12}: {cells}")
+    write_json(args.json, f)
+    if args.report is not None:
+        args.report.write_text(render(result))
+        print(f"report written to {args.report}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def backend(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--backend", default="auto", choices=["auto", "onnx", "tflite"])
+
+    c = sub.add_parser("calibrate", help="fit temperature, OOD reference and thresholds")
+    c.add_argument("--model", required=True, type=Path, help="model directory")
+    c.add_argument("--data", required=True, type=Path, help=".npz with images and labels")
+    c.add_argument("--target-tpr", type=float, default=0.95, help="share of ID frames to accept")
+    c.add_argument(
+        "--target-accuracy",
+        type=float,
+        default=0.97,
+        help="accuracy the accepted frames must reach; less confident ones go to review",
+    )
+    backend(c)
+    c.add_argument("--json", type=Path, help="write the figures here")
+    c.set_defaults(func=cmd_calibrate)
+
+    e = sub.add_parser("eval", help="accuracy, calibration, OOD detection, corruptions")
+    e.add_argument("--model", required=True, type=Path, help="model directory (calibrated)")
+    e.add_argument("--id", required=True, type=Path, help="in-distribution .npz with labels")
+    e.add_argument("--ood", action="append", default=[], metavar="NAME=PATH.npz")
+    e.add_argument("--corrupt", action="store_true", help="add corrupted copies of the ID set")
+    backend(e)
+    e.add_argument("--json", type=Path, help="write the figures here")
+    e.add_argument("--report", type=Path, help="write an HTML report with pictures here")
+    e.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except (*INPUT_ERRORS, UsageError) as exc:
+        print(f"edge {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print(f"edge {args.command}: internal error (the traceback above)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
