@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-# The kernel tests push whole frames through OpenCV references, so an example costs
-# milliseconds, not microseconds: a deadline would only measure machine noise. "dev" keeps
-# the whole preprocess suite well under a minute on 2 cores; CI replays a fixed sequence so a
-# red run can be reproduced; "thorough" is for hunting (HYPOTHESIS_PROFILE=thorough).
+# For the whole suite. The kernel tests push whole frames through OpenCV references, so an
+# example costs milliseconds: a deadline would only measure machine noise. "dev" keeps
+# Hypothesis's 100 examples (the preprocess tests take ~10 s on 2 cores); "ci" replays a fixed
+# sequence so that a red CI run can be reproduced; "thorough" is for hunting bugs
+# (HYPOTHESIS_PROFILE=thorough).
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
-settings.register_profile("dev", max_examples=40, **_COMMON)
-settings.register_profile("ci", max_examples=40, derandomize=True, print_blob=True, **_COMMON)
+settings.register_profile("dev", max_examples=100, **_COMMON)
+settings.register_profile("ci", max_examples=100, derandomize=True, print_blob=True, **_COMMON)
 settings.register_profile("thorough", max_examples=1000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
@@ -27,16 +28,25 @@ PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket")
 FrameEncoder = Callable[[np.ndarray, str], np.ndarray]
 
 
+class Photos(dict[str, np.ndarray]):
+    """Photos by name; the repr names them, so a failing example does not print megapixels."""
+
+    def __repr__(self) -> str:
+        return f"Photos({', '.join(self)})"
+
+
 @pytest.fixture(scope="session")
-def photos() -> dict[str, np.ndarray]:
+def photos() -> Photos:
     """The photos of PHOTO_NAMES as BGR uint8 arrays, as a camera driver hands them over."""
     skimage_data = pytest.importorskip(
         "skimage.data", reason="real-photo tests need scikit-image (pip install scikit-image)"
     )
-    return {
-        name: cv2.cvtColor(getattr(skimage_data, name)(), cv2.COLOR_RGB2BGR)
-        for name in PHOTO_NAMES
-    }
+    return Photos(
+        {
+            name: cv2.cvtColor(getattr(skimage_data, name)(), cv2.COLOR_RGB2BGR)
+            for name in PHOTO_NAMES
+        }
+    )
 
 
 def _i420_planes(bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

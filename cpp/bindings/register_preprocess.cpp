@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -53,6 +54,13 @@ std::string str_arg(const char* arg, const py::object& value) {
   return value.cast<std::string>();
 }
 
+float number_arg(const char* arg, const py::object& value) {
+  if (!(py::isinstance<py::float_>(value) || py::isinstance<py::int_>(value)) ||
+      py::isinstance<py::bool_>(value))
+    throw py::type_error(std::string(arg) + " must be a number; got " + type_name(value));
+  return value.cast<float>();
+}
+
 template <typename E>
 const char* name_of(E e, const Choices<E>& choices) {
   for (const auto& [name, v] : choices)
@@ -97,7 +105,7 @@ class PyPreprocessor {
                  const py::object& layout, const py::object& dtype, const py::object& resize,
                  const py::object& mean, const py::object& std, const py::object& scale,
                  const py::object& zero_point, const py::object& roi, const py::object& fit,
-                 double pad_value)
+                 const py::object& pad_value)
       : core_(make_spec(size, src, dst, layout, dtype, resize, mean, std, scale, zero_point, fit,
                         pad_value)) {
     if (!roi.is_none()) {
@@ -135,7 +143,8 @@ class PyPreprocessor {
   py::array call(const py::object& frame_obj, const py::object& out_obj) const {
     const edge::Frame frame = check_frame(frame_obj);
     edge::Rect roi = roi_.value_or(edge::Rect{0, 0, frame.width, frame.height});
-    if (roi.x + roi.w > frame.width || roi.y + roi.h > frame.height) {
+    // In 64 bits: a ROI near INT_MAX must not wrap around into the frame.
+    if (std::int64_t{roi.x} + roi.w > frame.width || std::int64_t{roi.y} + roi.h > frame.height) {
       std::ostringstream msg;
       msg << "roi (" << roi.x << ", " << roi.y << ", " << roi.w << ", " << roi.h
           << ") lies outside the " << frame.width << "x" << frame.height << " frame";
@@ -168,7 +177,7 @@ class PyPreprocessor {
                                         const py::object& dtype, const py::object& resize,
                                         const py::object& mean, const py::object& std,
                                         const py::object& scale, const py::object& zero_point,
-                                        const py::object& fit, double pad_value) {
+                                        const py::object& fit, const py::object& pad_value) {
     edge::PreprocessSpec s;
     std::vector<int> wh;
     try {
@@ -192,9 +201,9 @@ class PyPreprocessor {
     if (s.dtype == edge::DType::F32 && !(scale.is_none() && zero_point.is_none()))
       throw py::value_error(
           "scale and zero_point quantize integer outputs; they do not apply to dtype='float32'");
-    if (!scale.is_none()) s.scale = scale.cast<float>();
-    if (!zero_point.is_none()) s.zero_point = zero_point.cast<float>();
-    s.pad_value = static_cast<float>(pad_value);
+    if (!scale.is_none()) s.scale = number_arg("scale", scale);
+    if (!zero_point.is_none()) s.zero_point = number_arg("zero_point", zero_point);
+    s.pad_value = number_arg("pad_value", pad_value);
     try {
       edge::Preprocessor probe(s);  // the core's own checks, with its messages
     } catch (const std::invalid_argument& e) {
@@ -234,7 +243,9 @@ class PyPreprocessor {
     // Pixels within a row must be packed; rows may be any (positive) distance apart, so a
     // crop of a larger frame works without a copy.
     const py::ssize_t width = a.shape(1);
-    const bool packed = a.strides(1) == bpp && (a.ndim() == 2 || a.strides(2) == 1) &&
+    // (A channel axis of length 1, as from gray[..., None], may have any stride.)
+    const bool packed = a.strides(1) == bpp &&
+                        (a.ndim() == 2 || a.shape(2) == 1 || a.strides(2) == 1) &&
                         a.strides(0) >= width * bpp;
     if (!packed)
       throw py::value_error("frame must be C-contiguous within each row (got strides " +
@@ -289,13 +300,13 @@ void register_preprocess(py::module_& m) {
       .def(py::init<const py::object&, const py::object&, const py::object&, const py::object&,
                     const py::object&, const py::object&, const py::object&, const py::object&,
                     const py::object&, const py::object&, const py::object&, const py::object&,
-                    double>(),
+                    const py::object&>(),
            py::kw_only(), py::arg("size"), py::arg("src") = py::str("bgr"), py::arg("dst") = py::str("rgb"),
            py::arg("layout") = py::str("nhwc"), py::arg("dtype") = py::str("uint8"),
            py::arg("resize") = py::str("area"),
            py::arg("mean") = py::none(), py::arg("std") = py::none(),
            py::arg("scale") = py::none(), py::arg("zero_point") = py::none(),
-           py::arg("roi") = py::none(), py::arg("fit") = py::str("stretch"), py::arg("pad_value") = 0.0)
+           py::arg("roi") = py::none(), py::arg("fit") = py::str("stretch"), py::arg("pad_value") = py::float_(0.0))
       .def("__call__", &PyPreprocessor::call, py::arg("frame"), py::arg("out") = py::none())
       .def_property_readonly("shape", &PyPreprocessor::shape_tuple)
       .def_property_readonly("dtype", &PyPreprocessor::dtype)

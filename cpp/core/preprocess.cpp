@@ -59,7 +59,10 @@ void build_taps(int ssize, int dsize, Filter filter, std::vector<Tap>& taps,
                 std::vector<float>& weights) {
   taps.assign(static_cast<std::size_t>(dsize), Tap{});
   weights.clear();
-  const double scale = static_cast<double>(ssize) / dsize;
+  // As cv::resize derives it (the inverse of the inverse): at positions that land exactly on
+  // a source pixel, ssize / dsize can round to the other side of the integer.
+  const double inv_scale = static_cast<double>(dsize) / ssize;
+  const double scale = 1.0 / inv_scale;
   for (int d = 0; d < dsize; ++d) {
     Tap& t = taps[static_cast<std::size_t>(d)];
     t.offset = static_cast<int>(weights.size());
@@ -91,7 +94,7 @@ void build_taps(int ssize, int dsize, Filter filter, std::vector<Tap>& taps,
       fx = pos - static_cast<float>(s);
     } else {
       s = static_cast<int>(std::floor(d * scale));
-      fx = static_cast<float>((d + 1) - (s + 1) / scale);
+      fx = static_cast<float>((d + 1) - (s + 1) * inv_scale);
       fx = fx <= 0 ? 0.f : fx - std::floor(fx);
     }
     if (s < 0) s = 0, fx = 0.f;
