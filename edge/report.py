@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from edge.evaluate import Evaluation
 
-W, H, PAD = 420, 300, 44
+W, H, PAD, LEFT = 420, 300, 44, 64  # LEFT: room for the y tick labels and the y label
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
 Series = tuple[str, npt.ArrayLike, npt.ArrayLike]
 
@@ -24,43 +24,57 @@ Series = tuple[str, npt.ArrayLike, npt.ArrayLike]
 def _frame(title: str, xlabel: str, ylabel: str, body: str, x_max: float, y_max: float) -> str:
     ticks = []
     for f in (0, 0.5, 1):
-        x, y = PAD + f * (W - 2 * PAD), H - PAD - f * (H - 2 * PAD)
+        x, y = LEFT + f * (W - LEFT - PAD), H - PAD - f * (H - 2 * PAD)
         ticks.append(
             f'<text x="{x:.0f}" y="{H - PAD + 16}" text-anchor="middle">{f * x_max:.3g}</text>'
         )
         ticks.append(
-            f'<text x="{PAD - 6}" y="{y + 4:.0f}" text-anchor="end">{f * y_max:.3g}</text>'
+            f'<text x="{LEFT - 6}" y="{y + 4:.0f}" text-anchor="end">{f * y_max:.3g}</text>'
         )
     return (
         f'<svg width="{W}" height="{H}" font-size="11" font-family="sans-serif">'
         f'<text x="{W / 2}" y="14" text-anchor="middle" font-weight="bold">'
         f"{html.escape(title)}</text>"
-        f'<rect x="{PAD}" y="{PAD}" width="{W - 2 * PAD}" height="{H - 2 * PAD}" '
+        f'<rect x="{LEFT}" y="{PAD}" width="{W - LEFT - PAD}" height="{H - 2 * PAD}" '
         'fill="none" stroke="#999"/>'
         + "".join(ticks)
-        + f'<text x="{W / 2}" y="{H - 8}" text-anchor="middle">{html.escape(xlabel)}</text>'
+        + f'<text x="{(W + LEFT - PAD) / 2}" y="{H - 8}" text-anchor="middle">'
+        f"{html.escape(xlabel)}</text>"
         f'<text x="12" y="{H / 2}" transform="rotate(-90 12 {H / 2})" text-anchor="middle">'
         f"{html.escape(ylabel)}</text>{body}</svg>"
     )
 
 
 def _xy(x: float, y: float, x_max: float, y_max: float) -> tuple[float, float]:
-    return PAD + x / x_max * (W - 2 * PAD), H - PAD - y / y_max * (H - 2 * PAD)
+    return LEFT + x / x_max * (W - LEFT - PAD), H - PAD - y / y_max * (H - 2 * PAD)
 
 
-def _legend(names: Sequence[str]) -> str:
+def _legend(names: Sequence[str], corner: str = "top-left") -> str:
+    """Names in their series' colours, in a corner the curves leave free."""
+    right = corner.endswith("right")
+    x = W - PAD - 8 if right else LEFT + 8
+    top = H - PAD - 8 - 13 * (len(names) - 1) if corner.startswith("bottom") else PAD + 14
+    anchor = "end" if right else "start"
     return "".join(
-        f'<text x="{PAD + 8}" y="{PAD + 14 + 13 * i}" fill="{COLOURS[i % len(COLOURS)]}">'
-        f"{html.escape(n)}</text>"
+        f'<text x="{x}" y="{top + 13 * i}" text-anchor="{anchor}" '
+        f'fill="{COLOURS[i % len(COLOURS)]}">{html.escape(n)}</text>'
         for i, n in enumerate(names)
     )
 
 
 def lines(
-    title: str, xlabel: str, ylabel: str, series: Sequence[Series], diagonal: bool = False
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    series: Sequence[Series],
+    *,
+    diagonal: bool = False,
+    unit_square: bool = False,
+    legend: str = "top-left",
 ) -> str:
-    x_max = max(float(np.max(x)) for _, x, _ in series) or 1.0
-    y_max = max(float(np.max(y)) for _, _, y in series) or 1.0
+    """Polylines; ``unit_square`` fixes both axes to [0, 1] (probabilities, rates)."""
+    x_max = 1.0 if unit_square else max(float(np.max(x)) for _, x, _ in series) or 1.0
+    y_max = 1.0 if unit_square else max(float(np.max(y)) for _, _, y in series) or 1.0
     body = []
     if diagonal:
         (x0, y0), (x1, y1) = _xy(0, 0, x_max, y_max), _xy(x_max, y_max, x_max, y_max)
@@ -78,7 +92,7 @@ def lines(
             f'<polyline points="{pts}" fill="none" stroke-width="1.5" '
             f'stroke="{COLOURS[i % len(COLOURS)]}"/>'
         )
-    body.append(_legend([n for n, _, _ in series]))
+    body.append(_legend([n for n, _, _ in series], legend))
     return _frame(title, xlabel, ylabel, "".join(body), x_max, y_max)
 
 
@@ -96,7 +110,7 @@ def histograms(title: str, groups: Sequence[tuple[str, npt.ArrayLike]], bins: in
             for edge in (b, b + 1):
                 pts.append("{:.1f},{:.1f}".format(*_xy(edge / bins, float(v), 1.0, y_max)))
         body.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{COLOURS[i]}"/>')
-    body.append(_legend([n for n, _ in groups]))
+    body.append(_legend([n for n, _ in groups], "top-right"))
     return _frame(
         title, f"score ({lo:.3g} … {hi:.3g})", "share of frames", "".join(body), 1.0, y_max
     )
@@ -107,14 +121,16 @@ def render(evaluation: Evaluation) -> str:
     charts = []
     for key, label in (("reliability_raw", "before"), ("reliability_calibrated", "after")):
         conf, acc, counts = c[key]
-        keep = counts > 0
+        keep = counts >= 5  # a bin of one or two frames is noise, not calibration
+
         charts.append(
             lines(
                 f"Reliability {label} calibration",
                 "confidence",
                 "accuracy",
-                [("accuracy per bin", conf[keep], acc[keep])],
+                [("accuracy per bin (bins of 5+ frames)", conf[keep], acc[keep])],
                 diagonal=True,
+                unit_square=True,
             )
         )
     coverage, risk = c["risk_coverage"]
@@ -134,6 +150,8 @@ def render(evaluation: Evaluation) -> str:
                 "true positive rate",
                 [(m, fpr, tpr) for m, (fpr, tpr) in rocs.items()],
                 diagonal=True,
+                unit_square=True,
+                legend="bottom-right",
             )
         )
         charts.append(
