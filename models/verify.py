@@ -65,7 +65,7 @@ class Runner:
         if self.entry["runtime"] == "onnx":
             names = list(self.entry["outputs"].values())
             res = self.sess.run(names, {self.entry["input"]: x.astype(np.float32)})
-            return dict(zip(self.entry["outputs"], res))
+            return dict(zip(self.entry["outputs"], res, strict=True))
         scale, zp = self.inp["quantization"]
         info = np.iinfo(self.inp["dtype"])
         out: dict[str, list[np.ndarray]] = {k: [] for k in self.entry["outputs"]}
@@ -83,20 +83,31 @@ class Runner:
 def check_directory(d: Path) -> tuple[dict, dict[str, Runner], list[str]]:
     errors = []
     manifest = json.loads((d / "manifest.json").read_text())
-    present = {p.name for p in d.iterdir() if p.is_file() and p.name not in NOT_LISTED
-               and not p.name.startswith("README") and not p.name.endswith(".pyc")}
+    present = {
+        p.name
+        for p in d.iterdir()
+        if p.is_file()
+        and p.name not in NOT_LISTED
+        and not p.name.startswith("README")
+        and not p.name.endswith(".pyc")
+    }
     if present != set(manifest["files"]):
         errors.append(f"{d.name}: files {sorted(present)} != manifest {sorted(manifest['files'])}")
     runners = {}
     for fname, entry in manifest["files"].items():
         p = d / fname
         if not p.exists():
+            errors.append(f"{d.name}/{fname}: listed but missing")
+            continue
+        if entry.get("runtime") not in ("onnx", "tflite"):  # e.g. `edge calibrate` output
+            if sha256(p) != entry["sha256"]:
+                errors.append(f"{d.name}/{fname}: sha256 mismatch")
             continue
         if sha256(p) != entry["sha256"]:
             errors.append(f"{d.name}/{fname}: sha256 mismatch")
         try:
             runners[fname] = Runner(p, entry)
-        except Exception as e:  # noqa: BLE001 - report every failing file
+        except Exception as e:
             errors.append(f"{d.name}/{fname}: {type(e).__name__}: {e}")
     return manifest, runners, errors
 
@@ -117,11 +128,15 @@ def verify_fashion(d: Path) -> tuple[dict, list[str]]:
     preds = {}
     for fname, run in runners.items():
         preds[fname] = np.concatenate(
-            [run(xn[i : i + 500])["logits"].argmax(1) for i in range(0, len(xn), 500)])
+            [run(xn[i : i + 500])["logits"].argmax(1) for i in range(0, len(xn), 500)]
+        )
     fp32 = next(f for f in preds if manifest["files"][f]["precision"] == "fp32")
-    res = {"test_accuracy": {f: round(float((p == y).mean()), 4) for f, p in preds.items()},
-           "top1_agreement_with_fp32": {f: round(float((p == preds[fp32]).mean()), 4)
-                                        for f, p in preds.items() if f != fp32}}
+    res = {
+        "test_accuracy": {f: round(float((p == y).mean()), 4) for f, p in preds.items()},
+        "top1_agreement_with_fp32": {
+            f: round(float((p == preds[fp32]).mean()), 4) for f, p in preds.items() if f != fp32
+        },
+    }
     acc32 = res["test_accuracy"][fp32]
     if acc32 < 0.91:
         errors.append(f"fashion fp32 accuracy {acc32} < 0.91")
@@ -174,7 +189,8 @@ def verify_effnet(d: Path) -> tuple[dict, list[str]]:
         side = min(img.shape[:2])
         y0, x0 = (img.shape[0] - side) // 2, (img.shape[1] - side) // 2
         crop = img[y0 : y0 + side, x0 : x0 + side]
-        x = (cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) - mean) / std
+        small = cv2.resize(crop.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+        x = (small - mean) / std
         got = {}
         for fname, run in runners.items():
             top1 = int(run(x[None])["logits"][0].argmax())
@@ -182,10 +198,13 @@ def verify_effnet(d: Path) -> tuple[dict, list[str]]:
             agree[fname].append(top1 == row["fp32"]["top1"])
         per_photo[row["id"]] = got
     labels = manifest["labels"]
-    res = {"n_photos": len(ref["images"]),
-           "top1_agreement_with_fp32_reference": {f: round(float(np.mean(a)), 4)
-                                                  for f, a in agree.items()},
-           "coffee": {f: labels[t] for f, t in per_photo["skimage:coffee"].items()}}
+    res = {
+        "n_photos": len(ref["images"]),
+        "top1_agreement_with_fp32_reference": {
+            f: round(float(np.mean(a)), 4) for f, a in agree.items()
+        },
+        "coffee": {f: labels[t] for f, t in per_photo["skimage:coffee"].items()},
+    }
     for f, lab in res["coffee"].items():
         if lab != "espresso":
             errors.append(f"{f}: coffee classified as {lab!r}")

