@@ -2,6 +2,12 @@
 
 from edge._native import _core
 from edge._preprocess import Preprocessor, preprocess
+from edge.errors import BackendUnavailable, DataError, ModelError
+from edge.manifest import InputSpec, Manifest, ModelFile
+from edge.model import Model, Prediction, load_model
+
+FrameStats = _core.FrameStats
+frame_stats = _core.frame_stats
 
 __version__ = "0.1.0"
 
@@ -11,4 +17,20 @@ def active_isa() -> str:
     return _core.active_isa()
 
 
-__all__ = ["Preprocessor", "__version__", "active_isa", "preprocess"]
+__all__ = [
+    "BackendUnavailable",
+    "DataError",
+    "FrameStats",
+    "InputSpec",
+    "Manifest",
+    "Model",
+    "ModelError",
+    "ModelFile",
+    "Prediction",
+    "Preprocessor",
+    "__version__",
+    "active_isa",
+    "frame_stats",
+    "load_model",
+    "preprocess",
+]

@@ -29,7 +29,8 @@ import numpy.typing as npt
 from edge import metrics
 from edge._native import _core
 from edge._preprocess import Preprocessor
-from edge.data import DataError, Dataset
+from edge.data import Dataset
+from edge.errors import DataError
 from edge.gate import Gate
 from edge.manifest import MANIFEST_NAME, Manifest
 from edge.model import Model

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edge.data import DataError, load_dataset
-from edge.errors import BackendUnavailable, ModelError
+from edge.data import load_dataset
+from edge.errors import BackendUnavailable, DataError, ModelError
 
 T = TypeVar("T")
 #: Errors that are the user's input, not ours: reported in one line, exit code 2.

@@ -14,9 +14,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-
-class DataError(ValueError):
-    """A data file that cannot be used as it is; the message says why and what is expected."""
+from edge.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The errors a user of edge can meet when loading a model; each message says what to do."""
+"""The errors a user of edge meets for bad input; each message says what is wrong and what to do."""
 
 from __future__ import annotations
 
@@ -19,4 +19,9 @@ class BackendUnavailable(ImportError):
     """
 
 
-__all__ = ["BackendUnavailable", "ModelError"]
+class DataError(ValueError):
+    """A data file (``.npz`` of ``images`` and ``labels``) that cannot be used as it is; the
+    message names the file and what is expected."""
+
+
+__all__ = ["BackendUnavailable", "DataError", "ModelError"]

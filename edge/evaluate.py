@@ -13,7 +13,8 @@ import numpy.typing as npt
 
 from edge import metrics
 from edge.calibration import Calibration, ModelOutputs, Progress, Signals, run_model, signals
-from edge.data import DataError, Dataset
+from edge.data import Dataset
+from edge.errors import DataError
 from edge.gate import STATISTICS
 from edge.model import Model
 from edge.ood import OodReference
