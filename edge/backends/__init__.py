@@ -20,6 +20,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from edge.errors import BackendUnavailable
 from edge.manifest import ModelFile
 
 #: Writes one input tensor into the buffer it is given (exact shape and dtype of the input).
@@ -63,8 +64,17 @@ class Backend(abc.ABC):
     package: ClassVar[str]
 
     @abc.abstractmethod
+    def import_runtime(self) -> object:
+        """Imports the runtime (once) or raises :class:`BackendUnavailable` saying what to
+        install."""
+
     def available(self) -> bool:
-        """Whether the runtime can be imported here (imports it, once)."""
+        """Whether the runtime can be imported here."""
+        try:
+            self.import_runtime()
+        except BackendUnavailable:
+            return False
+        return True
 
     @abc.abstractmethod
     def open(

@@ -96,12 +96,8 @@ class OnnxBackend(Backend):
     name: ClassVar[str] = "onnx"
     package: ClassVar[str] = "onnxruntime"
 
-    def available(self) -> bool:
-        try:
-            import_onnxruntime()
-        except BackendUnavailable:
-            return False
-        return True
+    def import_runtime(self) -> object:
+        return import_onnxruntime()
 
     def open(
         self,

@@ -55,12 +55,8 @@ class TFLiteBackend(Backend):
     name: ClassVar[str] = "tflite"
     package: ClassVar[str] = "ai-edge-litert"
 
-    def available(self) -> bool:
-        try:
-            import_interpreter()
-        except BackendUnavailable:
-            return False
-        return True
+    def import_runtime(self) -> object:
+        return import_interpreter()
 
     def open(
         self,
