@@ -104,10 +104,6 @@ class Evaluation:
     curves: dict[str, Any] = field(default_factory=dict)
 
 
-def _subset(data: Dataset, images: Images) -> Dataset:
-    return Dataset(data.path, images, data.labels, data.sha256)
-
-
 def evaluate(
     model: Model,
     calibration: Calibration,
