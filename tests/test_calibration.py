@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.calibration import CALIBRATION_FILE, OOD_FILE, load_calibration
+from edge import load_model
+from edge.calibration import CALIBRATION_FILE, OOD_FILE, load_calibration, run_model, signals
 from edge.cli import main
+from edge.data import Dataset, load_dataset
 from edge.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,3 +192,27 @@ def test_eval_of_an_uncalibrated_model_says_to_calibrate(
     )
     assert code == 2
     assert "not calibrated; run `edge calibrate` on it first" in err
+
+
+def test_gate_check_of_one_frame_agrees_with_the_batch_score_and_names_the_reason(
+    data_dir: Path,
+) -> None:
+    loaded = load_calibration(MODEL)
+    assert loaded is not None
+    calibration, reference = loaded
+    val = load_dataset(data_dir / "fmnist-val.npz")
+    blank = np.zeros((3, 28, 28), np.uint8)
+    images = np.concatenate([val.images[:200], blank])
+    frames = Dataset(val.path, images, None, val.sha256)
+    s = signals(run_model(load_model(MODEL), frames), calibration.temperature, reference)
+    gate = calibration.gate
+    batch = gate.score(s)
+    verdicts = [gate.check({k: float(v[i]) for k, v in s.items()}) for i in range(len(images))]
+    for (passes, reason, score), want in zip(verdicts, batch, strict=True):
+        assert score == pytest.approx(want)
+        assert passes == (want <= gate.threshold)
+        assert (reason == "") == passes
+    assert sum(v[0] for v in verdicts[:200]) >= 180  # about the 95% target on ID frames
+    for passes, reason, _ in verdicts[200:]:
+        assert not passes
+        assert reason.startswith("camera:")
