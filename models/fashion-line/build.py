@@ -301,20 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"WARNING: {key} loses {drop:.4f} test accuracy vs fp32", flush=True)
 
     files = {
-        f"{NAME}.int8.onnx": {
-            "runtime": "onnx",
-            "precision": "int8",
-            "layout": "nchw",
-            "input": INPUT_NAME,
-            "outputs": {"logits": "logits", "embedding": "embedding"},
-        },
-        f"{NAME}.int8.tflite": {
-            "runtime": "tflite",
-            "precision": "int8",
-            "layout": "nhwc",
-            "input": tfl["input"],
-            "outputs": tfl["outputs"],
-        },
+        **buildlib.int8_file_entries(NAME, INPUT_NAME, tfl),
         f"{NAME}.fp32.onnx": {
             "runtime": "onnx",
             "precision": "fp32",
