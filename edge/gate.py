@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -61,35 +62,54 @@ class Distribution:
         q = np.quantile(np.asarray(values, dtype=np.float64), LEVELS)
         return cls(tuple(float(v) for v in q), floor)
 
-    def _upper(self, v: Floats, q: Floats, levels: Floats) -> Floats:
-        """P(X >= v): interpolated inside the table, an exponential tail beyond its end."""
-        # Where the table repeats a value, the lowest level counts: at that value the
-        # upper tail still holds everything above it.
-        q_u, first = np.unique(q, return_index=True)
-        l_u = levels[first]
-        inside = 1.0 - np.interp(v, q_u, l_u, left=0.0)
-        # The tail's scale from the last two distinct entries, matched to their levels.
-        if len(q_u) >= 2:
-            drop = np.log((1 - l_u[-2]) / (1 - l_u[-1]))
-            scale = max((q_u[-1] - q_u[-2]) / max(drop, 1e-12), self.floor)
-        else:
-            scale = self.floor
-        beyond = (1 - l_u[-1]) * np.exp(-(v - q_u[-1]) / scale)
-        p: Floats = np.where(v > q_u[-1], beyond, np.maximum(inside, 1 - l_u[-1]))
-        return p
+    @cached_property
+    def _high(self) -> UpperTail:
+        return UpperTail.of(np.asarray(self.quantiles), self.floor)
+
+    @cached_property
+    def _low(self) -> UpperTail:
+        # The lower tail of X is the upper tail of -X.
+        return UpperTail.of(-np.asarray(self.quantiles)[::-1], self.floor)
 
     def tail(self, value: npt.ArrayLike, side: Side) -> Floats:
         """The probability of a value at least this extreme on the failing ``side``."""
         v = np.asarray(value, dtype=np.float64)
-        q = np.asarray(self.quantiles)
-        high = self._upper(v, q, LEVELS)
-        low = self._upper(-v, -q[::-1], LEVELS)  # the lower tail is the upper tail of -X
         if side == "high":
-            return high
+            return self._high(v)
         if side == "low":
-            return low
-        both: Floats = np.minimum(1.0, 2 * np.minimum(high, low))
+            return self._low(-v)
+        both: Floats = np.minimum(1.0, 2 * np.minimum(self._high(v), self._low(-v)))
         return both
+
+
+@dataclass(frozen=True)
+class UpperTail:
+    """P(X >= v) from a quantile table at :data:`LEVELS`: interpolated inside the table, an
+    exponential tail beyond its end. Derived once per distribution, used per frame."""
+
+    values: Floats  # the table's distinct values
+    levels: Floats  # the level of each
+    scale: float  # of the exponential tail past the last value
+
+    @classmethod
+    def of(cls, q: Floats, floor: float) -> UpperTail:
+        # Where the table repeats a value, the lowest level counts: at that value the
+        # upper tail still holds everything above it.
+        values, first = np.unique(q, return_index=True)
+        levels = LEVELS[first]
+        # The tail's scale from the last two distinct entries, matched to their levels.
+        scale = floor
+        if len(values) >= 2:
+            drop = np.log((1 - levels[-2]) / (1 - levels[-1]))
+            scale = max((values[-1] - values[-2]) / max(drop, 1e-12), floor)
+        return cls(values, levels, float(scale))
+
+    def __call__(self, v: Floats) -> Floats:
+        inside = 1.0 - np.interp(v, self.values, self.levels, left=0.0)
+        edge, edge_p = self.values[-1], 1 - self.levels[-1]
+        beyond = edge_p * np.exp(-(v - edge) / self.scale)
+        p: Floats = np.where(v > edge, beyond, np.maximum(inside, edge_p))
+        return p
 
 
 @dataclass(frozen=True)
