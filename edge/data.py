@@ -44,14 +44,12 @@ def load_dataset(path: str | Path, *, classes: int | None = None) -> Dataset:
             digest.update(chunk)
     try:
         with np.load(p, allow_pickle=False) as z:
-            if "images" not in z:
-                raise DataError(f"{p}: has no 'images' array (keys: {sorted(z.files)})")
-            images = z["images"]
-            labels = z.get("labels", None)
+            arrays = {name: z[name] for name in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        if isinstance(exc, DataError):
-            raise
         raise DataError(f"{p}: not a readable .npz file ({exc})") from exc
+    if "images" not in arrays:
+        raise DataError(f"{p}: has no 'images' array (keys: {sorted(arrays)})")
+    images, labels = arrays["images"], arrays.get("labels")
     if images.dtype != np.uint8:
         raise DataError(f"{p}: images must be uint8; got {images.dtype}")
     if not (images.ndim == 3 or (images.ndim == 4 and images.shape[3] in (1, 3, 4))):
