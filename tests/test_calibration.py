@@ -169,6 +169,12 @@ def test_bad_data_and_usage_are_one_clear_line(
     assert code == 2
     assert "images must be uint8; got float32" in err
 
+    no_images = tmp_path / "no-images.npz"
+    np.savez(no_images, pixels=np.zeros((4, 28, 28), np.uint8))
+    code, err = _run(["eval", "--model", str(MODEL), "--id", str(no_images)], capsys)
+    assert code == 2
+    assert "has no 'images' array (keys: ['pixels'])" in err
+
     not_npz = tmp_path / "text.npz"
     not_npz.write_text("hello")
     code, err = _run(["eval", "--model", str(MODEL), "--id", str(not_npz)], capsys)
