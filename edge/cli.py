@@ -15,15 +15,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edge.data import load_dataset
-from edge.errors import BackendUnavailable, DataError, ModelError
+from edge.errors import INPUT_ERRORS, ModelError, UsageError
 
 T = TypeVar("T")
-#: Errors that are the user's input, not ours: reported in one line, exit code 2.
-INPUT_ERRORS = (DataError, ModelError, BackendUnavailable)
-
-
-class UsageError(ValueError):
-    """A command line that parses but cannot be carried out as given."""
 
 
 def progress(label: str) -> Callable[[Iterable[T]], Iterable[T]]:
@@ -151,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (*INPUT_ERRORS, UsageError) as exc:
+    except INPUT_ERRORS as exc:
         print(f"edge {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -24,4 +24,28 @@ class DataError(ValueError):
     message names the file and what is expected."""
 
 
-__all__ = ["BackendUnavailable", "DataError", "ModelError"]
+class ConfigError(ValueError):
+    """A configuration (TOML file or command-line override) that cannot be used; the message
+    names the key path, e.g. ``source.reconnect.max_delay``, and what it expects."""
+
+
+class SourceError(OSError):
+    """A frame source (camera, stream, file, directory) that cannot be opened at start."""
+
+
+class UsageError(ValueError):
+    """A command line that parses but cannot be carried out as given."""
+
+
+#: Errors that are the user's input, not ours: the CLI reports them in one line, exit code 2.
+INPUT_ERRORS = (DataError, ModelError, BackendUnavailable, ConfigError, SourceError, UsageError)
+
+__all__ = [
+    "INPUT_ERRORS",
+    "BackendUnavailable",
+    "ConfigError",
+    "DataError",
+    "ModelError",
+    "SourceError",
+    "UsageError",
+]
