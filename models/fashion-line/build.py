@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             "size": [28, 28],
             "color": "gray",
             "resize": "area",
-            "fit": "stretch",
+            "fit": "crop",  # a station camera frames the item in its centre
             "mean": [MEAN],
             "std": [STD],
         },
