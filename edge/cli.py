@@ -107,6 +107,50 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+
+    from edge.config import load_config
+    from edge.runtime.console import StatusLine, summary_table
+    from edge.runtime.loop import open_runner
+
+    overrides = {
+        "source.uri": args.source,
+        "source.realtime": args.realtime or None,
+        "model.path": args.model,
+        "model.backend": args.backend,
+        "model.threads": args.threads,
+        "data_dir": args.data_dir,
+        "device": args.device,
+        "results": args.results,
+        "max_frames": args.max_frames,
+        "metrics.port": args.metrics_port,
+        "metrics.enabled": False if args.no_metrics else None,
+    }
+    config = load_config(args.config, overrides)
+    status = StatusLine()
+    runner = open_runner(config, on_status=status)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: runner.stop())
+    if runner.calibration is None:
+        print(
+            f"edge run: warning: {config.model.path} is not calibrated: no gate, and "
+            "confidence is the raw softmax (run `edge calibrate`)",
+            file=sys.stderr,
+        )
+    port = runner.serve_metrics()
+    if port is not None:
+        host = config.metrics.host
+        print(f"edge run: metrics on http://{host}:{port}/metrics", file=sys.stderr)
+    try:
+        summary = runner.run()
+    finally:
+        status.close()
+    print(summary_table(summary))
+    write_json(args.json, summary)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +171,26 @@ def build_parser() -> argparse.ArgumentParser:
     backend(c)
     c.add_argument("--json", type=Path, help="write the figures here")
     c.set_defaults(func=cmd_calibrate)
+
+    r = sub.add_parser("run", help="run the model on a camera, stream, video or images")
+    r.add_argument("--config", type=Path, help="TOML config; the flags below override it")
+    r.add_argument(
+        "--source",
+        help="camera index, /dev/videoN, file, rtsp:// or http(s):// "
+        "URL, image directory or glob, synthetic:WxH",
+    )
+    r.add_argument("--model", help="model directory")
+    r.add_argument("--backend", choices=["auto", "onnx", "tflite"])
+    r.add_argument("--threads", type=int, help="the runtime's threads")
+    r.add_argument("--data-dir", help="where the buffer and local outbox live (./edge-data)")
+    r.add_argument("--device", help="this device's id in records and uploads (the hostname)")
+    r.add_argument("--results", help="one JSON line per frame to this file ('-': stdout)")
+    r.add_argument("--json", type=Path, help="write the summary here")
+    r.add_argument("--max-frames", type=int, help="stop after this many frames")
+    r.add_argument("--realtime", action="store_true", help="pace a file at its frame rate")
+    r.add_argument("--metrics-port", type=int, help="Prometheus port (0: any free one)")
+    r.add_argument("--no-metrics", action="store_true", help="no Prometheus endpoint")
+    r.set_defaults(func=cmd_run)
 
     e = sub.add_parser("eval", help="accuracy, calibration, OOD detection, corruptions")
     e.add_argument("--model", required=True, type=Path, help="model directory (calibrated)")

@@ -1,0 +1,292 @@
+"""Frame capture: one thread per source, a bounded queue, reconnects with backoff.
+
+A live source (camera, stream) keeps only the latest frames: when processing falls behind,
+the oldest frame is dropped and counted, so the loop never works through a backlog of the
+past. A file is read without dropping (unless paced in real time), and ends.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import queue
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge.config import SourceConfig
+from edge.errors import SourceError
+
+Image = npt.NDArray[np.uint8]
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+_SYNTHETIC = re.compile(r"synthetic:(\d+)x(\d+)")
+# OpenCV reads FFmpeg's options from the environment at open time: serialise the opens.
+_FFMPEG_OPTIONS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    id: int  # counted from 0 over the whole run, across reconnects
+    t: float  # capture time, seconds since the Unix epoch
+    clock: float  # time.perf_counter() at capture: latencies are measured from here
+    image: Image  # H×W×3 BGR or H×W grey; never written to after capture
+    decode: float  # seconds spent reading and decoding it
+
+
+class Reader(Protocol):
+    """An opened source. ``read`` returns None at the end of a file or when a live source
+    failed (then the capture reconnects)."""
+
+    live: bool
+    fps: float | None
+
+    def read(self) -> Image | None: ...
+
+    def close(self) -> None: ...
+
+
+class VideoReader:
+    """A camera, video file or network stream through OpenCV (FFmpeg or V4L2)."""
+
+    def __init__(self, uri: str, config: SourceConfig) -> None:
+        target: str | int = int(uri) if uri.isdigit() else uri
+        self.live = isinstance(target, int) or uri.startswith(("/dev/", "rtsp://", "rtsps://"))
+        self.live |= uri.startswith(("http://", "https://"))
+        timeout_ms = int(config.timeout * 1000)
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC]
+        params.append(timeout_ms)
+        backend = (
+            cv2.CAP_ANY if isinstance(target, int) or uri.startswith("/dev/") else cv2.CAP_FFMPEG
+        )
+        with _FFMPEG_OPTIONS_LOCK:
+            previous = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")
+            if config.options:
+                options = "|".join(f"{k};{v}" for k, v in config.options.items())
+                os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = options
+            try:
+                self._cap = cv2.VideoCapture(target, backend, params)
+            finally:
+                if previous is None:
+                    os.environ.pop("OPENCV_FFMPEG_CAPTURE_OPTIONS", None)
+                else:
+                    os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = previous
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise SourceError(f"cannot open source {uri!r}")
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS))
+        self.fps = fps if 0 < fps < 1000 else None
+
+    def read(self) -> Image | None:
+        ok, image = self._cap.read()
+        return image if ok else None  # type: ignore[return-value] # 8-bit capture
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class ImageDirReader:
+    """Every image of a directory or glob, in name order; an unreadable file is skipped."""
+
+    live = False
+
+    def __init__(self, uri: str, config: SourceConfig) -> None:
+        pattern = str(Path(uri) / "*") if Path(uri).is_dir() else uri
+        self.paths = [
+            p for p in sorted(glob.glob(pattern)) if Path(p).suffix.lower() in IMAGE_SUFFIXES
+        ]
+        if not self.paths:
+            raise SourceError(f"no images in {uri!r} (looked for {', '.join(IMAGE_SUFFIXES)})")
+        self.fps: float | None = config.fps
+        self.skipped: list[str] = []
+        self._next = iter(self.paths)
+
+    def read(self) -> Image | None:
+        for path in self._next:
+            image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+            if image is not None and image.dtype == np.uint8 and image.ndim in (2, 3):
+                return image[..., :3] if image.ndim == 3 else image  # type: ignore[return-value]
+            self.skipped.append(path)
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class SyntheticReader:
+    """A test pattern of a given size: a few prepared frames in turn, so that reading costs
+    nothing and benchmarks measure the rest of the loop."""
+
+    live = False
+
+    def __init__(self, width: int, height: int, config: SourceConfig) -> None:
+        if not (16 <= width <= 16384 and 16 <= height <= 16384):
+            raise SourceError(f"synthetic source size {width}x{height} is out of range")
+        self.fps: float | None = config.fps
+        y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+        frames = []
+        for i in range(4):
+            phase = i * np.pi / 2
+            base = 128 + 60 * np.sin(x / 37.0 + phase) * np.cos(y / 23.0 - phase)
+            bar = (np.abs(x - (0.2 + 0.2 * i) * width) < width / 20) * 60.0
+            frame = np.clip(base + bar, 0, 255).astype(np.uint8)
+            image = np.stack([frame, np.roll(frame, 7, axis=1), np.roll(frame, 13, axis=0)], -1)
+            image.flags.writeable = False
+            frames.append(image)
+        self._frames = frames
+        self._i = 0
+
+    def read(self) -> Image | None:
+        image = self._frames[self._i % len(self._frames)]
+        self._i += 1
+        return image
+
+    def close(self) -> None:
+        pass
+
+
+def open_reader(uri: str, config: SourceConfig) -> Reader:
+    """The reader for a source URI; :class:`SourceError` when it cannot be opened."""
+    synthetic = _SYNTHETIC.fullmatch(uri)
+    if synthetic:
+        return SyntheticReader(int(synthetic[1]), int(synthetic[2]), config)
+    if uri.startswith("file://"):
+        uri = uri.removeprefix("file://")
+    is_stream = uri.isdigit() or uri.startswith(
+        ("/dev/", "rtsp://", "rtsps://", "http://", "https://")
+    )
+    if not is_stream:
+        if Path(uri).is_dir() or glob.has_magic(uri):
+            return ImageDirReader(uri, config)
+        if not Path(uri).is_file():
+            raise SourceError(f"source {uri!r} does not exist")
+    return VideoReader(uri, config)
+
+
+class Capture:
+    """Reads a source on its own thread into a bounded queue of :class:`Frame`."""
+
+    def __init__(self, config: SourceConfig) -> None:
+        self.config = config
+        self.frames = 0
+        self.dropped = 0
+        self.reconnects = 0
+        self.connected = False
+        self.last_frame = time.monotonic()
+        self._queue: queue.Queue[Frame | None] = queue.Queue(maxsize=config.queue)
+        self._stop = threading.Event()
+        self._reader = open_reader(config.uri, config)  # fails here, at start, not later
+        self.live = self._reader.live
+        self._thread = threading.Thread(target=self._run, name="edge-capture", daemon=True)
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> Capture:
+        self.connected = True
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop reading; frames already queued are still handed out, then the end."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def __iter__(self) -> Iterator[Frame]:
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                return
+            yield frame
+
+    def _run(self) -> None:
+        reader: Reader | None = self._reader
+        drops = self.live or self.config.realtime
+        pace = self.config.realtime and not self.live
+        failures = 0
+        start = time.perf_counter()
+        try:
+            while not self._stop.is_set():
+                if reader is None:
+                    reader = self._reconnect(failures)
+                    failures += 1
+                    continue
+                t0 = time.perf_counter()
+                image = reader.read()
+                now = time.perf_counter()
+                if image is None:
+                    if not reader.live:
+                        break  # the end of a file or directory
+                    reader.close()
+                    reader, self.connected = None, False
+                    continue
+                failures = 0
+                if pace and reader.fps:
+                    ahead = start + self.frames / reader.fps - now
+                    if ahead > 0 and self._stop.wait(ahead):
+                        break
+                frame = Frame(self.frames, time.time(), time.perf_counter(), image, now - t0)
+                self.frames += 1
+                self.last_frame = time.monotonic()
+                self._put(frame, drops)
+        finally:
+            if reader is not None:
+                reader.close()
+            self._put_end()
+
+    def _reconnect(self, failures: int) -> Reader | None:
+        delay = min(self.config.backoff_max, self.config.backoff * 2.0**failures)
+        if self._stop.wait(delay * random.uniform(0.75, 1.25)):
+            return None
+        self.reconnects += 1
+        try:
+            reader = open_reader(self.config.uri, self.config)
+        except SourceError:
+            return None
+        self.connected = True
+        return reader
+
+    def _put(self, frame: Frame, drops: bool) -> None:
+        if drops:
+            while True:
+                try:
+                    self._queue.put_nowait(frame)
+                    return
+                except queue.Full:
+                    try:
+                        self._queue.get_nowait()
+                        self.dropped += 1
+                    except queue.Empty:
+                        pass
+        while not self._stop.is_set():
+            try:
+                self._queue.put(frame, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _put_end(self) -> None:
+        # At the end of a file every queued frame is still processed; after stop() the frames
+        # not yet taken are given up to make room, so that the end gets through at once.
+        while True:
+            try:
+                self._queue.put(None, timeout=0.1)
+                return
+            except queue.Full:
+                if self._stop.is_set():
+                    try:
+                        self._queue.get_nowait()
+                        self.dropped += 1
+                    except queue.Empty:
+                        pass

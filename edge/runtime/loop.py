@@ -1,0 +1,348 @@
+"""The runtime loop: capture → prepare → infer → judge → hand-off, each on its own thread.
+
+The thread that runs the model does nothing else, so a frame's preprocessing, scoring and
+hand-off overlap the next frame's inference instead of adding to it. Stages are joined by
+small bounded queues: when the model falls behind, a live source drops its oldest frames at
+the capture queue (counted) rather than letting a backlog grow.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any, TypeVar
+
+import msgspec
+
+from edge.calibration import Calibration, load_calibration
+from edge.config import Config
+from edge.errors import ModelError
+from edge.model import Model, load_model
+from edge.records import Flagged, FlaggedSink, NullSink
+from edge.runtime.analyze import Analyzer, Result, Work
+from edge.runtime.capture import Capture, Frame
+from edge.runtime.policy import Policy
+from edge.runtime.telemetry import Telemetry
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+#: Frames in flight between two stages: enough to keep each thread busy, no more.
+STAGE_QUEUE = 2
+
+
+class ResultsWriter:
+    """One JSON object per frame, to a file (appended: a restart keeps the history) or
+    stdout (``-``)."""
+
+    def __init__(self, target: str | None) -> None:
+        self._encoder = msgspec.json.Encoder()
+        self._file: IO[bytes] | None = None
+        if target == "-":
+            self._file = sys.stdout.buffer
+        elif target is not None:
+            self._file = open(target, "ab", buffering=1 << 16)  # noqa: SIM115 - closed in close()
+
+    def write(self, doc: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.write(self._encoder.encode(doc) + b"\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            if self._file is not sys.stdout.buffer:
+                self._file.close()
+            self._file = None
+
+
+class RejectSampler:
+    """Of a run of REJECTs with the same reason, the first and then every n-th: a dead camera
+    must not fill the buffer with a thousand black frames."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self._reason = ""
+        self._streak = 0
+
+    def keep(self, result: Result) -> bool:
+        if result.decision != "REJECT":
+            self._reason, self._streak = "", 0
+            return True
+        if result.reason != self._reason:
+            self._reason, self._streak = result.reason, 0
+        keep = self._streak % self.every == 0
+        self._streak += 1
+        return keep
+
+
+@dataclass
+class Counts:
+    frames: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    flagged: int = 0  # REVIEW/REJECT frames handed to the buffer
+    flagged_refused: int = 0  # ... that it did not take (full queue, limits, duplicates)
+    flagged_skipped: int = 0  # REJECTs not offered (sampling)
+
+
+class Runner:
+    """``edge run``: everything built from a :class:`Config`; :meth:`run` blocks until the
+    source ends, ``max_frames`` were processed, or :meth:`stop` is called."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        flagged: FlaggedSink | None = None,
+        on_status: Callable[[Runner], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.model: Model = load_model(
+            config.model.path, backend=config.model.backend, threads=config.model.threads
+        )
+        loaded = load_calibration(self.model.manifest.directory)
+        self.calibration: Calibration | None = loaded[0] if loaded else None
+        reference = loaded[1] if loaded else None
+        self.policy = Policy(config.policy, config.gate, self.calibration, self.model.labels)
+        self.analyzer = Analyzer(self.model, self.policy, self.calibration, reference)
+        self.flagged = flagged if flagged is not None else NullSink()
+        self.on_status = on_status
+        self.counts = Counts()
+        self.telemetry = Telemetry(self.live_values)
+        self.metrics_port: int | None = None
+        self._sampler = RejectSampler(config.policy.reject_sample_every)
+        self._results = ResultsWriter(config.results)
+        self._prepared: queue.Queue[Work | None] = queue.Queue(STAGE_QUEUE)
+        self._inferred: queue.Queue[Work | None] = queue.Queue(STAGE_QUEUE)
+        self._stopping = threading.Event()
+        self.capture = Capture(config.source)  # opens the source: a bad one fails here
+        self.started = self.ended = time.monotonic()
+
+    @property
+    def calibrated(self) -> bool:
+        return self.calibration is not None
+
+    def stop(self) -> None:
+        """Stop capturing; frames in flight are finished and flushed. Safe from a signal."""
+        self._stopping.set()
+        self.capture.stop()
+
+    def serve_metrics(self) -> int | None:
+        """Start the Prometheus endpoint (when the config enables it); returns its port."""
+        if self.config.metrics.enabled and self.metrics_port is None:
+            self.metrics_port = self.telemetry.serve(
+                self.config.metrics.host, self.config.metrics.port, self.health
+            )
+        return self.metrics_port
+
+    def run(self) -> dict[str, Any]:
+        """Runs to the end; returns the summary."""
+        self.serve_metrics()
+        self.started = time.monotonic()
+        stages = [
+            threading.Thread(
+                target=self._stage,
+                args=(self.capture, self.analyzer.prepare, self._prepared),
+                name="edge-prepare",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._stage,
+                args=(_drain(self._prepared), self.analyzer.infer, self._inferred),
+                name="edge-infer",
+                daemon=True,
+            ),
+        ]
+        self.capture.start()
+        for thread in stages:
+            thread.start()
+        try:
+            self._judge_and_hand_off()
+        finally:
+            self.stop()
+            for thread in stages:
+                thread.join(timeout=5)
+            self.capture.join(timeout=5)
+            self.ended = time.monotonic()
+            self._results.close()
+            self.flagged.close()
+            self.telemetry.close()
+        return self.summary()
+
+    def _stage(self, items: Any, step: Callable[[Any], Any], out: queue.Queue[Any]) -> None:
+        try:
+            for item in items:
+                try:
+                    out.put(step(item))
+                except Exception as exc:  # a bad frame must not stop the line
+                    self._error(item, exc)
+        finally:
+            out.put(None)
+
+    def _judge_and_hand_off(self) -> None:
+        last_status = time.monotonic()
+        limit = self.config.max_frames
+        for work in _drain(self._inferred, on_idle=self._tick):
+            try:
+                result = self.analyzer.judge(work)
+            except Exception as exc:
+                self._error(work, exc)
+                continue
+            self._hand_off(result)
+            self.counts.frames += 1
+            if limit is not None and self.counts.frames >= limit:
+                self.stop()
+                for _ in _drain(self._inferred):
+                    pass  # frames beyond the limit: let the stages end, do not count them
+                return
+            if time.monotonic() - last_status >= 1.0:
+                last_status = time.monotonic()
+                self._tick()
+
+    def _hand_off(self, result: Result) -> None:
+        t0 = time.perf_counter()
+        self._results.write(result.to_json())
+        if result.decision != "ACCEPT":
+            if self._sampler.keep(result):
+                self.counts.flagged += 1
+                if not self.flagged.offer(self._flagged(result)):
+                    self.counts.flagged_refused += 1
+            else:
+                self.counts.flagged_skipped += 1
+        else:
+            self._sampler.keep(result)
+        t1 = time.perf_counter()
+        timings = result.timings
+        timings["handoff"] = t1 - t0
+        timings["overhead"] = (
+            timings["preprocess"] + timings["scores"] + timings["policy"] + timings["handoff"]
+        )
+        timings["total"] = t1 - result.frame.clock
+        self.telemetry.record(result)
+
+    def _flagged(self, result: Result) -> Flagged:
+        model = self.model
+        return Flagged(
+            image=result.frame.image,
+            frame=result.frame.id,
+            captured_at=result.frame.t,
+            decision=result.decision,  # type: ignore[arg-type]
+            reason=result.reason,
+            label=result.label,
+            confidence=result.confidence,
+            top_k=result.top_k,
+            scores=dict(result.scores),
+            stats=dict(result.stats),
+            dhash=result.dhash,
+            model=model.name,
+            model_version=model.manifest.version,
+            model_sha256=model.sha256,
+        )
+
+    def _tick(self) -> None:
+        if self.on_status is not None:
+            self.on_status(self)
+
+    def _error(self, item: Work | Frame, exc: Exception) -> None:
+        frame = item.frame if isinstance(item, Work) else item
+        kind = f"{type(exc).__name__}: {exc}"
+        if kind not in self.counts.errors:
+            print(
+                f"edge run: frame {frame.id}: {kind} (the frame is skipped; more of the same "
+                "are counted, not printed)",
+                file=sys.stderr,
+            )
+        self.counts.errors[kind] += 1
+
+    def health(self) -> tuple[bool, str]:
+        silent = time.monotonic() - self.capture.last_frame
+        if not self.capture.connected or silent > self.config.source.timeout:
+            return False, f"no frame from the source for {silent:.1f} s"
+        return True, "ok"
+
+    def live_values(self) -> dict[str, dict[str, float]]:
+        c, capture = self.counts, self.capture
+        return {
+            "counters": {
+                "frames": c.frames,
+                "frames_captured": capture.frames,
+                "frames_dropped": capture.dropped,
+                "reconnects": capture.reconnects,
+                "errors": sum(c.errors.values()),
+                "flagged": c.flagged,
+                "flagged_refused": c.flagged_refused,
+                "flagged_skipped": c.flagged_skipped,
+            },
+            "gauges": {
+                "queue_depth{queue=capture}": capture.depth,
+                "queue_depth{queue=prepared}": self._prepared.qsize(),
+                "queue_depth{queue=inferred}": self._inferred.qsize(),
+                "source_connected": float(capture.connected),
+            },
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The figures of the run so far (``--json``)."""
+        seconds = max(
+            (self.ended if self.ended > self.started else time.monotonic()) - self.started, 1e-9
+        )
+        decisions: Counter[str] = Counter()
+        reasons: dict[str, Counter[str]] = {}
+        labels: dict[str, Counter[str]] = {}
+        for (decision, reason, label), n in self.telemetry.decisions.items():
+            decisions[decision] += n
+            reasons.setdefault(decision, Counter())[reason] += n
+            labels.setdefault(decision, Counter())[label] += n
+        model = self.model
+        return {
+            "frames": self.counts.frames,
+            "seconds": seconds,
+            "fps": self.counts.frames / seconds,
+            "decisions": {k: decisions.get(k, 0) for k in ("ACCEPT", "REVIEW", "REJECT")},
+            "reasons": {k: dict(v.most_common()) for k, v in reasons.items()},
+            "labels": {k: dict(v.most_common()) for k, v in labels.items()},
+            "latency_ms": self.telemetry.latencies.percentiles(),
+            "dropped": self.capture.dropped,
+            "reconnects": self.capture.reconnects,
+            "errors": dict(self.counts.errors),
+            "flagged": {
+                "offered": self.counts.flagged,
+                "refused": self.counts.flagged_refused,
+                "skipped": self.counts.flagged_skipped,
+            },
+            "source": self.config.source.uri,
+            "model": {
+                "name": model.name,
+                "version": model.manifest.version,
+                "file": model.file.name,
+                "backend": model.backend,
+                "sha256": model.sha256,
+                "calibrated": self.calibrated,
+            },
+        }
+
+
+def _drain(q: queue.Queue[Any], on_idle: Callable[[], None] | None = None) -> Any:
+    """Items of a stage queue up to its end marker (None)."""
+    while True:
+        try:
+            item = q.get(timeout=0.25)
+        except queue.Empty:
+            if on_idle is not None:
+                on_idle()
+            continue
+        if item is None:
+            return
+        yield item
+
+
+def open_runner(config: Config, **kwargs: Any) -> Runner:
+    """A :class:`Runner`, with the model directory checked first for a clearer message."""
+    from pathlib import Path
+
+    if not Path(config.model.path).is_dir():
+        raise ModelError(f"model directory {config.model.path} does not exist")
+    return Runner(config, **kwargs)
