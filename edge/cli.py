@@ -107,6 +107,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def quiet_video_logs() -> None:
+    """FFmpeg and OpenCV log every broken stream and unreadable file on stderr; ``edge run``
+    reports those itself, in one line, and counts reconnects. Set the variables to see them."""
+    import os
+
+    import cv2
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import signal
 
@@ -128,6 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "metrics.enabled": False if args.no_metrics else None,
     }
     config = load_config(args.config, overrides)
+    quiet_video_logs()
     status = StatusLine()
     runner = open_runner(config, on_status=status)
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -151,9 +151,9 @@ def _readable(message: str) -> str:
     """msgspec says "Expected `int`, got `str` - at `$.source.queue`"; users want the key first."""
     what, sep, at = message.rpartition(" - at `$.")
     if not sep:
-        return message
+        what, at = message, ""
     key = at.rstrip("`").replace("[", ".").replace("]", "")
     unknown = what.partition("Object contains unknown field ")[2]
     if unknown:
-        return f"{key}.{unknown.strip('`')}: unknown key"
+        return f"{key}.{unknown.strip('`')}: unknown key".lstrip(".")
     return f"{key}: {what[0].lower()}{what[1:].replace('`', '')}"

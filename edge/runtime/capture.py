@@ -104,7 +104,9 @@ class ImageDirReader:
             p for p in sorted(glob.glob(pattern)) if Path(p).suffix.lower() in IMAGE_SUFFIXES
         ]
         if not self.paths:
-            raise SourceError(f"no images in {uri!r} (looked for {', '.join(IMAGE_SUFFIXES)})")
+            raise SourceError(
+                f"no images in {uri!r} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
         self.fps: float | None = config.fps
         self.skipped: list[str] = []
         self._next = iter(self.paths)

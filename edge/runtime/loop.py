@@ -51,6 +51,10 @@ class ResultsWriter:
         if self._file is not None:
             self._file.write(self._encoder.encode(doc) + b"\n")
 
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
     def close(self) -> None:
         if self._file is not None:
             self._file.flush()
@@ -243,6 +247,7 @@ class Runner:
         )
 
     def _tick(self) -> None:
+        self._results.flush()  # once a second: a reader tailing the file keeps up
         if self.on_status is not None:
             self.on_status(self)
 

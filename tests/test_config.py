@@ -1,0 +1,78 @@
+"""The config of ``edge run``: TOML plus overrides, and one clear error naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.config import BUNDLED_MODEL, BUNDLED_SOURCE, load_config
+from edge.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "edge.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_the_bundled_model_on_the_sample_video() -> None:
+    config = load_config()
+    assert Path(config.model.path) == BUNDLED_MODEL
+    assert Path(config.source.uri) == BUNDLED_SOURCE
+    assert config.data_dir == "edge-data"
+
+
+def test_file_values_and_overrides_by_key_path(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        device = "line-3"
+        [source]
+        uri = "rtsp://camera/stream"
+        timeout = 2.5
+        options = { rtsp_transport = "tcp" }
+        [policy]
+        impossible_labels = ["Sandal"]
+        [policy.class_confidence]
+        Shirt = 0.9
+        """,
+    )
+    config = load_config(path, {"model.backend": "tflite", "source.timeout": 1.0, "results": None})
+    assert config.device == "line-3"
+    assert config.source.uri == "rtsp://camera/stream"
+    assert config.source.timeout == 1.0  # the flag wins over the file
+    assert config.source.options == {"rtsp_transport": "tcp"}
+    assert config.model.backend == "tflite"
+    assert config.policy.class_confidence == {"Shirt": 0.9}
+    assert config.results is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[source]\nqueue = "two"', "source.queue: expected int, got str"),
+        ("[source]\nqeue = 2", "source.qeue: unknown key"),
+        ("[sorce]\nuri = '0'", "sorce: unknown key"),
+        ("[model]\nbackend = 'tensorrt'", "model.backend: invalid enum value 'tensorrt'"),
+        (
+            "[policy.class_confidence]\nShirt = 1.5",
+            "policy.class_confidence.Shirt: must be in [0, 1]",
+        ),
+        ("[source]\ntimeout = -1.0", "source.timeout: value out of range"),
+        ("[metrics]\nport = 70000", "metrics.port: value out of range"),
+    ],
+)
+def test_a_bad_value_is_one_error_naming_its_key(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: {message}")
+
+
+def test_not_toml_and_missing_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[source\nuri =")
+    with pytest.raises(ConfigError, match=r"edge.toml: not valid TOML"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"cannot read config .*nope.toml: No such file"):
+        load_config(tmp_path / "nope.toml")

@@ -1,0 +1,269 @@
+"""``edge run`` end to end: the bundled default, the sample video's segments, the messages a
+user gets for bad input, signals, the results stream and the Prometheus endpoint."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.config import BUNDLED_SOURCE, load_config
+from edge.records import Flagged
+from edge.runtime import open_runner
+from edge.runtime.loop import RejectSampler
+
+SEGMENTS = json.loads(BUNDLED_SOURCE.with_suffix(".json").read_text())
+
+
+def edge(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+class Recorder:
+    """A flagged-frame sink that keeps what it is offered."""
+
+    def __init__(self) -> None:
+        self.items: list[Flagged] = []
+        self.closed = False
+
+    def offer(self, item: Flagged) -> bool:
+        self.items.append(item)
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.closed = True
+
+
+@pytest.fixture(scope="module")
+def sample_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[dict[str, Any], list[dict[str, Any]], Recorder]:
+    """The whole sample video through the bundled model, with every frame's result."""
+    results = tmp_path_factory.mktemp("run") / "results.jsonl"
+    config = load_config(None, {"results": str(results), "metrics.enabled": False})
+    recorder = Recorder()
+    summary = open_runner(config, flagged=recorder).run()
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    return summary, lines, recorder
+
+
+def test_bundled_default_runs_and_prints_its_summary(tmp_path: Path) -> None:
+    done = edge("run", "--max-frames", "40", "--json", "summary.json", "--no-metrics", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "40 frames in" in done.stdout
+    assert "stage (ms)" in done.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["frames"] == 40
+    assert sum(summary["decisions"].values()) == 40
+    assert set(summary["latency_ms"]) >= {"preprocess", "inference", "overhead", "total"}
+    for key in ("fps", "dropped", "reconnects", "reasons", "flagged"):
+        assert key in summary
+    assert summary["model"]["calibrated"] is True
+
+
+def test_every_frame_of_the_sample_video_has_a_result(sample_run: Any) -> None:
+    summary, lines, _ = sample_run
+    assert summary["frames"] == SEGMENTS["frames"] == len(lines)
+    assert [line["frame"] for line in lines] == list(range(len(lines)))
+    for line in lines:
+        assert line["decision"] in ("ACCEPT", "REVIEW", "REJECT")
+        assert line["reason"]
+        assert {"msp", "energy", "mahalanobis", "knn", "gate"} <= set(line["scores"])
+        assert 0 <= line["confidence"] <= 1
+    assert summary["dropped"] == 0  # a file is read without dropping
+
+
+def decisions_by_kind(lines: list[dict[str, Any]]) -> dict[str, Counter[str]]:
+    kinds: dict[str, Counter[str]] = {}
+    for segment in SEGMENTS["segments"]:
+        counts = kinds.setdefault(segment["kind"], Counter())
+        for line in lines[segment["start"] : segment["end"]]:
+            counts[line["decision"]] += 1
+    return kinds
+
+
+def test_decisions_match_the_segments_of_the_sample_video(sample_run: Any) -> None:
+    _, lines, _ = sample_run
+    kinds = decisions_by_kind(lines)
+    items = kinds["item"]
+    assert items["ACCEPT"] / items.total() >= 0.75
+    for kind in ("foreign", "dim", "blur", "covered"):
+        flagged = kinds[kind]["REVIEW"] + kinds[kind]["REJECT"]
+        assert flagged / kinds[kind].total() >= 0.9, (kind, kinds[kind])
+
+
+def test_accepted_items_are_labelled_correctly(sample_run: Any) -> None:
+    _, lines, _ = sample_run
+    right = wrong = 0
+    for segment in SEGMENTS["segments"]:
+        if segment["kind"] != "item":
+            continue
+        for line in lines[segment["start"] : segment["end"]]:
+            if line["decision"] == "ACCEPT":
+                right += line["label"] == segment["label"]
+                wrong += line["label"] != segment["label"]
+    assert right / (right + wrong) >= 0.9
+
+
+def test_flagged_frames_reach_the_buffer_with_their_provenance(sample_run: Any) -> None:
+    summary, lines, recorder = sample_run
+    assert recorder.closed
+    flagged = [line for line in lines if line["decision"] != "ACCEPT"]
+    assert len(recorder.items) == summary["flagged"]["offered"]
+    assert len(recorder.items) + summary["flagged"]["skipped"] == len(flagged)
+    first = recorder.items[0]
+    assert first.image.shape == (SEGMENTS["height"], SEGMENTS["width"], 3)
+    assert first.model == "fashion-line"
+    assert len(first.model_sha256) == 64
+    assert first.decision in ("REVIEW", "REJECT")
+    by_frame = {line["frame"]: line for line in lines}
+    for item in recorder.items:
+        line = by_frame[item.frame]
+        assert (item.decision, item.reason, item.label) == (
+            line["decision"],
+            line["reason"],
+            line["label"],
+        )
+
+
+def test_rejects_of_one_reason_are_sampled() -> None:
+    sampler = RejectSampler(every=3)
+
+    class R:
+        def __init__(self, decision: str, reason: str) -> None:
+            self.decision, self.reason = decision, reason
+
+    kept = [sampler.keep(R("REJECT", "camera:dark")) for _ in range(7)]  # type: ignore[arg-type]
+    assert kept == [True, False, False, True, False, False, True]
+    assert sampler.keep(R("REJECT", "ood:knn"))  # type: ignore[arg-type] # a new reason
+    assert sampler.keep(R("REVIEW", "confidence"))  # type: ignore[arg-type]
+
+
+def test_impossible_label_guard_sends_to_review(tmp_path: Path) -> None:
+    toml = tmp_path / "edge.toml"
+    toml.write_text(
+        '[policy]\nimpossible_labels = ["Trouser", "Bag", "Sneaker", "Ankle boot", "Sandal"]\n'
+        "[metrics]\nenabled = false\n"
+    )
+    results = tmp_path / "r.jsonl"
+    config = load_config(toml, {"results": str(results), "max_frames": 300})
+    open_runner(config).run()
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    guarded = [line for line in lines if line["reason"] == "guard:impossible-label"]
+    assert guarded
+    assert all(line["decision"] == "REVIEW" for line in guarded)
+    assert not [
+        line
+        for line in lines
+        if line["decision"] == "ACCEPT" and line["label"] in ("Trouser", "Bag", "Sandal")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--model", "no-such-model"],
+            "edge run: error: model directory no-such-model does not exist",
+        ),
+        (["--source", "no-such.mp4"], "edge run: error: source 'no-such.mp4' does not exist"),
+        (["--source", "empty-dir"], "edge run: error: no images in 'empty-dir'"),
+        (["--source", "not-a-video.mp4"], "edge run: error: cannot open source 'not-a-video.mp4'"),
+        (
+            ["--config", "bad.toml"],
+            "edge run: error: bad.toml: source.queue: expected int, got str",
+        ),
+        (["--config", "typo.toml"], "edge run: error: typo.toml: gate.treshold: unknown key"),
+        (
+            ["--config", "labels.toml"],
+            "edge run: error: policy: labels ['Hat'] are not the model's",
+        ),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "empty-dir").mkdir()
+    (tmp_path / "not-a-video.mp4").write_bytes(b"this is not a video")
+    (tmp_path / "bad.toml").write_text('[source]\nqueue = "two"\n')
+    (tmp_path / "typo.toml").write_text("[gate]\ntreshold = 3.0\n")
+    (tmp_path / "labels.toml").write_text('[policy]\nimpossible_labels = ["Hat"]\n')
+    done = edge("run", "--no-metrics", *args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith(message), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_sigterm_stops_within_five_seconds_with_the_summary(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "run", "--source", "synthetic:640x480",
+         "--no-metrics", "--results", "r.jsonl", "--json", "s.json"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    results = tmp_path / "r.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not results.exists() or results.stat().st_size == 0):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - t0 < 5, err
+    assert proc.returncode == 0, err
+    summary = json.loads((tmp_path / "s.json").read_text())
+    written = results.read_text().splitlines()
+    assert summary["frames"] == len(written) > 0  # every frame counted was flushed
+    assert f"{summary['frames']} frames in" in out
+
+
+def scrape(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_prometheus_endpoint_and_healthz() -> None:
+    config = load_config(None, {"source.uri": "synthetic:320x240", "metrics.port": 0})
+    runner = open_runner(config)
+    port = runner.serve_metrics()
+    assert port is not None
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while runner.counts.frames < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status, text = scrape(port, "/metrics")
+        health, body = scrape(port, "/healthz")
+    finally:
+        runner.stop()
+        thread.join(10)
+    assert status == 200
+    for name in (
+        "edge_frames_total",
+        "edge_frames_dropped_total",
+        "edge_reconnects_total",
+        'edge_stage_seconds_bucket{le="0.001",stage="inference"}',
+        'edge_queue_depth{queue="capture"}',
+        "edge_decisions_total{",
+    ):
+        assert name in text, name
+    assert (health, body.strip()) == (200, "ok")
