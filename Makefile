@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Debian packages the tests use (real data and real parts, see README).
 APT_PACKAGES := dataset-fashion-mnist ffmpeg
 
-.PHONY: run test test-all lint bench asan install apt clean
+.PHONY: run eval test test-all lint bench asan install apt clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,12 +30,16 @@ $(DATA)/fmnist-%.npz: | apt install
 $(DATA)/mnist.npz: | install
 	$(BIN)/python scripts/datasets.py mnist --out $@
 
-# The end-to-end path that exists so far: the bundled, calibrated model judged on real
-# in-distribution, out-of-distribution and corrupted frames; then the preprocessing benchmark.
-run: install apt $(DATA)/fmnist-test.npz $(DATA)/mnist.npz
+# The main job: `edge run` with no arguments runs the bundled default, the production-line
+# model on the sample line video, and prints its summary.
+run: install apt
+	$(BIN)/edge run --json edge-data/run.json
+
+# The bundled, calibrated model judged on real in-distribution, out-of-distribution and
+# corrupted frames (figures in the README).
+eval: install apt $(DATA)/fmnist-test.npz $(DATA)/mnist.npz
 	$(BIN)/edge eval --model models/fashion-line --id $(DATA)/fmnist-test.npz \
 		--ood mnist=$(DATA)/mnist.npz --corrupt --json $(DATA)/eval.json --report $(DATA)/eval.html
-	$(BIN)/python bench/preprocess_demo.py
 
 test: install apt
 	$(BIN)/python -m pytest -q

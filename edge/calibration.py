@@ -3,7 +3,8 @@
 Writes into the model directory, and records in its manifest with the data's sha256:
 
 - ``calibration.json``: the temperature (minimum NLL), the gate's signal bands and threshold,
-  and the confidence under which a frame goes to human review;
+  the confidence under which a frame goes to human review, and the drift monitor's reference
+  (:class:`DriftReference`: the predicted-class mix and the expected REVIEW and REJECT rates);
 - ``ood.npz``: the OOD reference (class means, whitened shared covariance, k-NN bank).
 
 The data is split once, reproducibly: the OOD reference is fitted on one part and everything
@@ -47,15 +48,69 @@ Progress = Callable[[Iterable[Any]], Iterable[Any]]
 
 
 @dataclass(frozen=True)
+class DriftReference:
+    """What the drift monitor compares live frames with, besides the gate's quantile tables.
+
+    Counts rather than shares, so the monitor's tests can allow for the reference's own
+    sampling noise (a two-sample test against a few thousand frames, not a known truth).
+    """
+
+    #: Frames the gate's quantile tables and the decision counts were measured on: the
+    #: sample size of the empirical CDFs a KS test compares with.
+    frames: int
+    #: The model's top class on every calibration image (predictions do not depend on the
+    #: split, so all of them count).
+    class_counts: tuple[int, ...]
+    #: Of ``frames``, how many ``decide`` sent to REVIEW and to REJECT.
+    review: int
+    reject: int
+
+    @property
+    def review_rate(self) -> float:
+        return self.review / self.frames
+
+    @property
+    def reject_rate(self) -> float:
+        return self.reject / self.frames
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "class_counts": list(self.class_counts),
+            "review": self.review,
+            "reject": self.reject,
+            # Derived, for people reading the file; the counts are what is read back.
+            "review_rate": self.review_rate,
+            "reject_rate": self.reject_rate,
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> DriftReference:
+        ref = cls(
+            frames=int(doc["frames"]),
+            class_counts=tuple(int(c) for c in doc["class_counts"]),
+            review=int(doc["review"]),
+            reject=int(doc["reject"]),
+        )
+        if ref.frames < 1 or not 0 <= ref.review + ref.reject <= ref.frames:
+            raise ValueError("drift: frames, review and reject counts are inconsistent")
+        if len(ref.class_counts) < 2 or min(ref.class_counts) < 0 or sum(ref.class_counts) < 1:
+            raise ValueError("drift: class_counts must be two or more counts, not all zero")
+        return ref
+
+
+@dataclass(frozen=True)
 class Calibration:
     temperature: float
     gate: Gate
     review_confidence: float  # calibrated confidence under which a frame goes to review
     data_sha256: str
     figures: Mapping[str, float]
+    #: None in files written before the drift monitor existed (they still load).
+    drift: DriftReference | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             "temperature": self.temperature,
             "gate": self.gate.to_json(),
@@ -63,16 +118,21 @@ class Calibration:
             "data_sha256": self.data_sha256,
             "figures": dict(self.figures),
         }
+        if self.drift is not None:
+            doc["drift"] = self.drift.to_json()
+        return doc
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Calibration:
         try:
+            drift = doc.get("drift")
             return cls(
                 temperature=float(doc["temperature"]),
                 gate=Gate.from_json(doc["gate"]),
                 review_confidence=float(doc["review"]["confidence"]),
                 data_sha256=str(doc["data_sha256"]),
                 figures=dict(doc.get("figures", {})),
+                drift=None if drift is None else DriftReference.from_json(drift),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{CALIBRATION_FILE} is malformed: {exc}") from exc
@@ -198,7 +258,17 @@ def calibrate(
         "coverage": float(accepted.mean()),
         "selective_accuracy": float(correct[accepted].mean()) if accepted.any() else float("nan"),
     }
-    calibration = Calibration(temperature, gate, review, data.sha256, figures)
+    # The drift monitor's reference. REVIEW and REJECT exactly as ``evaluate.decide`` has them
+    # (rejected: the gate refuses; review: passed but under the review confidence).
+    drift = DriftReference(
+        frames=len(measure_part),
+        class_counts=tuple(
+            int(c) for c in np.bincount(np.argmax(out.logits, axis=1), minlength=classes)
+        ),
+        review=int((passed & ~accepted).sum()),
+        reject=int((~passed).sum()),
+    )
+    calibration = Calibration(temperature, gate, review, data.sha256, figures, drift)
     return calibration, reference
 
 

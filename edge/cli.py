@@ -32,6 +32,7 @@ def progress(label: str) -> Callable[[Iterable[T]], Iterable[T]]:
 
 def write_json(path: Path | None, doc: dict[str, Any]) -> None:
     if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(doc, indent=2, default=float) + "\n")
 
 
