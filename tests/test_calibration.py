@@ -11,10 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge import calibration as calibration_module
 from edge import load_model
-from edge.calibration import CALIBRATION_FILE, OOD_FILE, load_calibration, run_model, signals
+from edge.calibration import (
+    CALIBRATION_FILE,
+    OOD_FILE,
+    Calibration,
+    ModelOutputs,
+    load_calibration,
+    run_model,
+    signals,
+)
 from edge.cli import main
 from edge.data import Dataset, load_dataset
+from edge.evaluate import decide
 from edge.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,6 +153,7 @@ def test_calibrate_reproduces_the_shipped_calibration(data_dir: Path, tmp_path: 
     assert ours[0].temperature == pytest.approx(shipped[0].temperature, rel=1e-6)
     assert ours[0].gate.threshold == pytest.approx(shipped[0].gate.threshold, rel=1e-6)
     np.testing.assert_allclose(ours[1].class_means, shipped[1].class_means, rtol=1e-5, atol=1e-6)
+    assert ours[0].drift == shipped[0].drift
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -222,3 +233,34 @@ def test_gate_check_of_one_frame_agrees_with_the_batch_score_and_names_the_reaso
     for passes, reason, _ in verdicts[200:]:
         assert not passes
         assert reason.startswith("camera:")
+
+
+def test_calibration_records_the_drift_monitors_reference(data_dir: Path) -> None:
+    """The class mix of every calibration image, and REVIEW and REJECT counts exactly as
+    ``decide`` makes them on the part the gate was measured on."""
+    loaded = load_calibration(MODEL)
+    assert loaded is not None
+    calibration, reference = loaded
+    drift = calibration.drift
+    assert drift is not None
+    val = load_dataset(data_dir / "fmnist-val.npz")
+    out = run_model(load_model(MODEL), val)
+    assert drift.class_counts == tuple(np.bincount(out.logits.argmax(axis=1), minlength=10))
+    _, measured = calibration_module.split(len(val), seed=0)
+    assert drift.frames == len(measured)
+    part = ModelOutputs(
+        out.logits[measured],
+        out.embeddings[measured],
+        {k: v[measured] for k, v in out.stats.items()},
+    )
+    d = decide(signals(part, calibration.temperature, reference), calibration)
+    assert (drift.review, drift.reject) == (int(d.review.sum()), int(d.rejected.sum()))
+    assert 0.03 < drift.reject_rate < 0.07  # about 1 - the 95% target TPR
+    # It survives the file, and a file without it (before the monitor) still loads.
+    doc = calibration.to_json()
+    assert Calibration.from_json(json.loads(json.dumps(doc))) == calibration
+    del doc["drift"]
+    assert Calibration.from_json(doc).drift is None
+    doc["drift"] = {"frames": 10, "class_counts": [1, 2], "review": 8, "reject": 8}
+    with pytest.raises(ValueError, match="review and reject counts are inconsistent"):
+        Calibration.from_json(doc)
