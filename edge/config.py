@@ -14,6 +14,7 @@ from typing import Any, Literal
 import msgspec
 
 from edge.errors import ConfigError
+from edge.monitor import MonitorConfig
 
 #: The source tree's bundled default: the production-line model on its sample video.
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,8 +58,9 @@ class GateConfig(Section):
     threshold: float | None = None
     #: A frame whose perceptual hash has not changed for this many frames is a frozen feed.
     frozen_frames: int = 30
-    #: Hashes within this Hamming distance count as unchanged.
-    frozen_radius: int = 0
+    #: Hashes within this Hamming distance count as unchanged: a video keyframe re-encodes a
+    #: still picture and moves a few of its 64 bits.
+    frozen_radius: int = 8
 
 
 class PolicyConfig(Section):
@@ -93,6 +95,7 @@ class Config(Section):
     gate: GateConfig = msgspec.field(default_factory=GateConfig)
     policy: PolicyConfig = msgspec.field(default_factory=PolicyConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    monitor: MonitorConfig = msgspec.field(default_factory=MonitorConfig)
 
     def __post_init__(self) -> None:
         checks = {

@@ -107,6 +107,23 @@ def test_decisions_match_the_segments_of_the_sample_video(sample_run: Any) -> No
         assert flagged / kinds[kind].total() >= 0.9, (kind, kinds[kind])
 
 
+def test_a_frozen_feed_is_rejected_once_it_outlasts_a_still_item(sample_run: Any) -> None:
+    # An item resting at the station is a still picture too: a freeze can only be told from
+    # it after gate.frozen_frames (30) frames.
+    _, lines, _ = sample_run
+    (frozen,) = [s for s in SEGMENTS["segments"] if s["kind"] == "frozen"]
+    after = lines[frozen["start"] + 31 : frozen["end"]]
+    caught = [line for line in after if line["reason"] == "camera:frozen"]
+    assert len(caught) / len(after) >= 0.8
+    elsewhere = [
+        line["frame"]
+        for line in lines
+        if line["reason"] == "camera:frozen"
+        and not frozen["start"] <= line["frame"] < frozen["end"]
+    ]
+    assert not elsewhere
+
+
 def test_accepted_items_are_labelled_correctly(sample_run: Any) -> None:
     _, lines, _ = sample_run
     right = wrong = 0

@@ -49,6 +49,7 @@ class Work:
 class Result:
     frame: Frame
     verdict: Verdict
+    class_id: int
     label: str
     confidence: float  # calibrated probability of ``label``
     top_k: tuple[tuple[str, float], ...]
@@ -65,7 +66,7 @@ class Result:
     def reason(self) -> str:
         return self.verdict.reason
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, drift: str = "ok") -> dict[str, Any]:
         """The results line of this frame (``--results``)."""
         return {
             "frame": self.frame.id,
@@ -77,6 +78,7 @@ class Result:
             "scores": {k: round(v, 6) for k, v in self.scores.items()},
             "stats": {k: round(v, 6) for k, v in self.stats.items()},
             "top_k": [[label, round(p, 6)] for label, p in self.top_k],
+            "drift": drift,
         }
 
 
@@ -141,6 +143,7 @@ class Analyzer:
         labels = self.model.labels
         top = np.argsort(probabilities)[::-1][:TOP_K]
         top_k = tuple((labels[i], float(probabilities[i])) for i in top)
+        class_id = int(top[0])
         label, confidence = top_k[0]
         t1 = time.perf_counter()
         verdict = self.policy.decide({**work.stats, **scores}, label, confidence, work.dhash)
@@ -152,6 +155,7 @@ class Analyzer:
         return Result(
             work.frame,
             verdict,
+            class_id,
             label,
             confidence,
             top_k,

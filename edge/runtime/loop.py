@@ -23,7 +23,8 @@ from edge.calibration import Calibration, load_calibration
 from edge.config import Config
 from edge.errors import ModelError
 from edge.model import Model, load_model
-from edge.records import Flagged, FlaggedSink, NullSink
+from edge.monitor import STATE_LEVEL, DriftEvent, Monitor
+from edge.records import DriftState, Flagged, FlaggedSink, NullSink
 from edge.runtime.analyze import Analyzer, Result, Work
 from edge.runtime.capture import Capture, Frame
 from edge.runtime.policy import Policy
@@ -112,6 +113,16 @@ class Runner:
         reference = loaded[1] if loaded else None
         self.policy = Policy(config.policy, config.gate, self.calibration, self.model.labels)
         self.analyzer = Analyzer(self.model, self.policy, self.calibration, reference)
+        self.monitor = (
+            Monitor.from_calibration(
+                self.calibration,
+                config.monitor,
+                labels=self.model.labels,
+                on_event=self._drift_event,
+            )
+            if self.calibration is not None and config.monitor.enabled
+            else None
+        )
         self.flagged = flagged if flagged is not None else NullSink()
         self.on_status = on_status
         self.counts = Counts()
@@ -208,26 +219,32 @@ class Runner:
 
     def _hand_off(self, result: Result) -> None:
         t0 = time.perf_counter()
-        self._results.write(result.to_json())
+        drift: DriftState = "ok"
+        if self.monitor is not None:
+            signals = {**result.stats, **result.scores}
+            drift = self.monitor.update(signals, result.class_id, result.decision, result.frame.t)
+        t1 = time.perf_counter()
+        self._results.write(result.to_json(drift))
         if result.decision != "ACCEPT":
             if self._sampler.keep(result):
                 self.counts.flagged += 1
-                if not self.flagged.offer(self._flagged(result)):
+                if not self.flagged.offer(self._flagged(result, drift)):
                     self.counts.flagged_refused += 1
             else:
                 self.counts.flagged_skipped += 1
         else:
             self._sampler.keep(result)
-        t1 = time.perf_counter()
+        t2 = time.perf_counter()
         timings = result.timings
-        timings["handoff"] = t1 - t0
-        timings["overhead"] = (
-            timings["preprocess"] + timings["scores"] + timings["policy"] + timings["handoff"]
+        timings["drift"] = t1 - t0
+        timings["handoff"] = t2 - t1
+        timings["overhead"] = sum(
+            timings[s] for s in ("preprocess", "scores", "policy", "drift", "handoff")
         )
-        timings["total"] = t1 - result.frame.clock
+        timings["total"] = t2 - result.frame.clock
         self.telemetry.record(result)
 
-    def _flagged(self, result: Result) -> Flagged:
+    def _flagged(self, result: Result, drift: DriftState) -> Flagged:
         model = self.model
         return Flagged(
             image=result.frame.image,
@@ -244,7 +261,12 @@ class Runner:
             model=model.name,
             model_version=model.manifest.version,
             model_sha256=model.sha256,
+            drift=drift,
         )
+
+    def _drift_event(self, event: DriftEvent) -> None:
+        if event.monitor == "overall":
+            print(f"edge run: drift {event}", file=sys.stderr)
 
     def _tick(self) -> None:
         self._results.flush()  # once a second: a reader tailing the file keeps up
@@ -286,7 +308,29 @@ class Runner:
                 "queue_depth{queue=prepared}": self._prepared.qsize(),
                 "queue_depth{queue=inferred}": self._inferred.qsize(),
                 "source_connected": float(capture.connected),
+                **self._drift_gauges(),
             },
+        }
+
+    def _drift_gauges(self) -> dict[str, float]:
+        """0 ok, 1 warn, 2 alert: overall and per monitor, with each monitor's PSI."""
+        if self.monitor is None:
+            return {}
+        snapshot = self.monitor.snapshot()
+        gauges = {"drift_state": float(STATE_LEVEL[snapshot["state"]])}
+        for name, m in snapshot["monitors"].items():
+            gauges[f"drift_monitor_state{{monitor={name}}}"] = float(STATE_LEVEL[m["state"]])
+            if m.get("psi") is not None:
+                gauges[f"drift_psi{{monitor={name}}}"] = float(m["psi"])
+        return gauges
+
+    def _drift_summary(self) -> dict[str, Any]:
+        if self.monitor is None:
+            return {"state": "ok", "enabled": False}
+        return {
+            "enabled": True,
+            **self.monitor.snapshot(),
+            "events": [e.to_json() for e in self.monitor.events],
         }
 
     def summary(self) -> dict[str, Any]:
@@ -318,6 +362,7 @@ class Runner:
                 "refused": self.counts.flagged_refused,
                 "skipped": self.counts.flagged_skipped,
             },
+            "drift": self._drift_summary(),
             "source": self.config.source.uri,
             "model": {
                 "name": model.name,

@@ -34,18 +34,21 @@ class Verdict:
 
 
 class FrozenFeed:
-    """A feed whose perceptual hash has not changed for ``frames`` frames: a stuck camera or
-    a decoder repeating its last picture."""
+    """A feed whose picture has not changed for ``frames`` frames: a stuck camera, or a
+    decoder repeating its last picture. "Not changed" is measured against the first frame of
+    the still run (within ``radius`` bits of the perceptual hash), so that a keyframe's
+    small re-encoding does not restart the count and a slow drift cannot chain along."""
 
     def __init__(self, frames: int, radius: int) -> None:
         self.frames, self.radius = frames, radius
-        self._previous: int | None = None
+        self._anchor: int | None = None
         self._streak = 0
 
     def update(self, dhash: int) -> bool:
-        same = self._previous is not None and _core.hamming(dhash, self._previous) <= self.radius
-        self._streak = self._streak + 1 if same else 0
-        self._previous = dhash
+        if self._anchor is not None and _core.hamming(dhash, self._anchor) <= self.radius:
+            self._streak += 1
+        else:
+            self._anchor, self._streak = dhash, 0
         return self._streak >= self.frames
 
 

@@ -19,7 +19,17 @@ from edge.runtime.analyze import Result
 
 #: Stages of a frame, in order. ``overhead`` is the loop's own share: everything except the
 #: model's inference and decoding; ``total`` runs from capture to the decision's hand-off.
-STAGES = ("decode", "preprocess", "inference", "scores", "policy", "handoff", "overhead", "total")
+STAGES = (
+    "decode",
+    "preprocess",
+    "inference",
+    "scores",
+    "policy",
+    "drift",
+    "handoff",
+    "overhead",
+    "total",
+)
 #: Buckets in seconds: 50 µs to 2.5 s.
 BUCKETS = (5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5)
 LiveValues = Callable[[], Mapping[str, Mapping[str, float]]]
