@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from edge.buffer.cli import register as register_buffer
 from edge.data import load_dataset
 from edge.errors import INPUT_ERRORS, ModelError, UsageError
 
@@ -123,6 +124,7 @@ def quiet_video_logs() -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     import signal
 
+    from edge.buffer import Buffer
     from edge.config import load_config
     from edge.runtime.console import StatusLine, summary_table
     from edge.runtime.loop import open_runner
@@ -143,7 +145,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     quiet_video_logs()
     status = StatusLine()
-    runner = open_runner(config, on_status=status)
+    buffer = Buffer(config.data_dir, device=config.device, config=config.buffer)
+    try:
+        runner = open_runner(config, flagged=buffer, on_status=status)
+    except BaseException:
+        buffer.close()
+        raise
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.stop())
     if runner.calibration is None:
@@ -205,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--metrics-port", type=int, help="Prometheus port (0: any free one)")
     r.add_argument("--no-metrics", action="store_true", help="no Prometheus endpoint")
     r.set_defaults(func=cmd_run)
+
+    register_buffer(sub)
 
     e = sub.add_parser("eval", help="accuracy, calibration, OOD detection, corruptions")
     e.add_argument("--model", required=True, type=Path, help="model directory (calibrated)")

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from edge.buffer.config import BufferConfig
 from edge.errors import ConfigError
 from edge.monitor import MonitorConfig
 
@@ -96,6 +97,7 @@ class Config(Section):
     policy: PolicyConfig = msgspec.field(default_factory=PolicyConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     monitor: MonitorConfig = msgspec.field(default_factory=MonitorConfig)
+    buffer: BufferConfig = msgspec.field(default_factory=BufferConfig)
 
     def __post_init__(self) -> None:
         checks = {

@@ -165,27 +165,17 @@ def crash_rounds(tmp_path: Path, seed: int, rounds: int, max_records: int) -> No
         assert store.records == len(alive)
 
 
-@pytest.fixture
-def slow_selected(request: pytest.FixtureRequest) -> None:
-    """The stress runs only when asked for (-m slow): nothing in the suite's configuration
-    deselects the marker by itself."""
-    if "slow" not in str(request.config.getoption("markexpr", "")):
-        pytest.skip("a long stress run: select it with -m slow")
-
-
 def test_sigkill_at_random_points_loses_nothing_acknowledged(tmp_path: Path) -> None:
     crash_rounds(tmp_path, seed=6, rounds=4, max_records=1_000_000)
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("slow_selected")
 @pytest.mark.parametrize("seed", [1, 2])
 def test_sigkill_stress_with_eviction(tmp_path: Path, seed: int) -> None:
     crash_rounds(tmp_path, seed=seed, rounds=40, max_records=40)
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("slow_selected")
 def test_sigkill_stress(tmp_path: Path) -> None:
     crash_rounds(tmp_path, seed=3, rounds=40, max_records=1_000_000)
 

@@ -266,7 +266,7 @@ class Runner:
 
     def _drift_event(self, event: DriftEvent) -> None:
         if event.monitor == "overall":
-            print(f"edge run: drift {event}", file=sys.stderr)
+            print(f"edge run: {event}", file=sys.stderr)
 
     def _tick(self) -> None:
         self._results.flush()  # once a second: a reader tailing the file keeps up
@@ -309,8 +309,16 @@ class Runner:
                 "queue_depth{queue=inferred}": self._inferred.qsize(),
                 "source_connected": float(capture.connected),
                 **self._drift_gauges(),
+                **self._part_gauges(),
             },
         }
+
+    def _part_gauges(self) -> dict[str, float]:
+        """The buffer's (and uploader's) own counters, as they report them."""
+        counters = getattr(self.flagged, "counters", None)
+        if counters is None:
+            return {}
+        return {f"buffer_{name}": float(v) for name, v in counters().items()}
 
     def _drift_gauges(self) -> dict[str, float]:
         """0 ok, 1 warn, 2 alert: overall and per monitor, with each monitor's PSI."""
