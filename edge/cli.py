@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from edge.benchmark.cli import register as register_bench
 from edge.buffer.cli import register as register_buffer
 from edge.data import load_dataset
 from edge.errors import INPUT_ERRORS, ModelError, UsageError
@@ -214,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     register_buffer(sub)
+    register_bench(sub)
 
     e = sub.add_parser("eval", help="accuracy, calibration, OOD detection, corruptions")
     e.add_argument("--model", required=True, type=Path, help="model directory (calibrated)")

@@ -1,0 +1,125 @@
+"""The ``edge bench`` subcommand: :func:`register` adds it to ``edge``'s parser.
+
+Also runnable alone, ``python -m edge.benchmark ...``, with the same exit codes as ``edge``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edge.errors import INPUT_ERRORS, UsageError
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    path.write_text(json.dumps(doc, indent=2, default=float) + "\n")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from edge.benchmark.report import compare, markdown
+    from edge.benchmark.run import (
+        DEFAULT_SOURCE,
+        BenchOptions,
+        load_report,
+        run_benchmark,
+        synthetic_uri,
+        tqdm_progress,
+    )
+
+    if args.compare is not None:
+        given = [f"--{k}" for k in ("model", "source", "synthetic", "json") if getattr(args, k)]
+        if given:
+            raise UsageError(f"--compare takes two JSON files and no {', '.join(given)}")
+        a_path, b_path = args.compare
+        text = compare(
+            load_report(a_path), load_report(b_path), names=(Path(a_path).stem, Path(b_path).stem)
+        )
+        print(text, end="")
+        if args.markdown is not None:
+            args.markdown.write_text(text)
+        return 0
+    if args.model is None:
+        raise UsageError("give --model DIR (or --compare A.json B.json)")
+    if args.source is not None and args.synthetic is not None:
+        raise UsageError("give --source or --synthetic, not both")
+    source = args.source or (synthetic_uri(args.synthetic) if args.synthetic else DEFAULT_SOURCE)
+    options = BenchOptions(
+        model=args.model,
+        source=source,
+        frames=args.frames,
+        warmup=args.warmup,
+        threads=args.threads,
+        backend=args.backend,
+        rounds=args.rounds,
+    )
+    options.check()  # before the model loads: a typo costs no time
+    from edge.cli import quiet_video_logs
+
+    quiet_video_logs()
+    doc = run_benchmark(options, progress=tqdm_progress)
+    text = markdown(doc)
+    print(text, end="")
+    if args.json is not None:
+        _write_json(args.json, doc)
+    if args.markdown is not None:
+        args.markdown.write_text(text)
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Adds ``bench`` to the subparsers ``sub`` (from ``parser.add_subparsers()``)."""
+    b: argparse.ArgumentParser = sub.add_parser(
+        "bench",
+        help="benchmark the loop on this device against the baselines",
+        description="Runs the real loop of `edge run` on the given frames and reports per-stage "
+        "latency, throughput, CPU and memory, with the baselines a user would otherwise pick "
+        "(OpenCV + NumPy preprocessing, NumPy scores, a bare runtime loop) measured in the "
+        "same run. --compare shows two JSON results side by side.",
+    )
+    b.add_argument("--model", type=Path, help="model directory")
+    b.add_argument("--source", help="video file, image directory or any `edge run --source`")
+    b.add_argument(
+        "--synthetic", metavar="WxH", help="synthetic frames of this size (default 1920x1080)"
+    )
+    b.add_argument("--frames", type=int, default=300, help="frames measured (default 300)")
+    b.add_argument("--warmup", type=int, default=30, help="frames run first, not measured")
+    b.add_argument("--threads", type=int, default=1, help="the runtime's threads (default 1)")
+    b.add_argument("--backend", default="auto", choices=["auto", "onnx", "tflite"])
+    b.add_argument(
+        "--rounds", type=int, default=200, help="calls of each kernel baseline (0: skip them)"
+    )
+    b.add_argument("--json", type=Path, help="write the results here")
+    b.add_argument("--markdown", type=Path, help="write the Markdown report here")
+    b.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("A.json", "B.json"),
+        help="print two results side by side with B/A ratios",
+    )
+    b.set_defaults(func=cmd_bench)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m edge.benchmark``: ``edge bench`` without the rest of ``edge``."""
+    parser = argparse.ArgumentParser(prog="edge")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        code: int = args.func(args)
+        return code
+    except INPUT_ERRORS as exc:
+        print(f"edge bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print("edge bench: internal error (the traceback above)", file=sys.stderr)
+        return 1
