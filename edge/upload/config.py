@@ -1,0 +1,128 @@
+"""The ``[upload]`` section of the configuration: where flagged frames go, when and how fast."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from edge.errors import ConfigError
+
+_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+# Fields whose values are never shown, not even in a repr that ends up in a log.
+SECRET_FIELDS = ("access_key", "secret_key", "session_token", "bearer_token")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A daily window in local time, ``start`` included, ``end`` excluded; it may wrap midnight
+    ("22:00-06:00"), and start == end means all day."""
+
+    start: dt.time
+    end: dt.time
+
+    @classmethod
+    def parse(cls, text: str, key: str = "upload.window") -> Window:
+        m = _WINDOW.match(text.strip())
+        if m is None:
+            raise ConfigError(f"{key}: expected a daily window 'HH:MM-HH:MM'; got {text!r}")
+        h0, m0, h1, m1 = (int(g) for g in m.groups())
+        return cls(dt.time(h0, m0), dt.time(h1, m1))
+
+    def contains(self, now: dt.datetime) -> bool:
+        t = now.time().replace(second=0, microsecond=0)
+        if self.start == self.end:
+            return True
+        if self.start < self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+    def seconds_until_open(self, now: dt.datetime) -> float:
+        """0 inside the window, else the seconds until it next opens."""
+        if self.contains(now):
+            return 0.0
+        opens = now.replace(hour=self.start.hour, minute=self.start.minute, second=0, microsecond=0)
+        if opens <= now:
+            opens += dt.timedelta(days=1)
+        return (opens - now).total_seconds()
+
+
+class UploadConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """How the uploader ships flagged frames to the fleet's object store.
+
+    ``target`` is ``s3://bucket/prefix``, ``https://host/path`` (``http://`` only on loopback)
+    or ``file:///dir``; None means the local outbox ``<data-dir>/outbox``. S3 endpoint, region
+    and credentials default to the standard AWS environment variables; the bearer token of an
+    HTTPS target to ``EDGE_UPLOAD_TOKEN``.
+    """
+
+    target: str | None = None
+    interval: float = 60.0  # seconds between periodic uploads
+    window: str | None = None  # "HH:MM-HH:MM", local time; None: any time
+    bandwidth: int | None = None  # bytes/s over all objects; None: uncapped
+    batch_size: int = 50  # records per batch, i.e. per manifest
+    parallel: int = 2  # concurrent PUTs: a remote store is latency-bound, not CPU-bound
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    backoff_base: float = 1.0  # first retry delay after a failure, seconds
+    backoff_max: float = 300.0
+    endpoint: str | None = None  # S3 endpoint URL; else AWS_ENDPOINT_URL(_S3), else AWS
+    region: str | None = None  # else AWS_REGION / AWS_DEFAULT_REGION, else us-east-1
+    access_key: str | None = None
+    secret_key: str | None = None
+    session_token: str | None = None
+    bearer_token: str | None = None
+    ca_file: str | None = None  # PEM bundle for a private CA; the system's CAs otherwise
+
+    def __post_init__(self) -> None:
+        # ConfigError is a ValueError, so msgspec reports it with the path when decoding TOML.
+        positive = {
+            "interval": self.interval,
+            "batch_size": self.batch_size,
+            "parallel": self.parallel,
+            "connect_timeout": self.connect_timeout,
+            "read_timeout": self.read_timeout,
+            "backoff_base": self.backoff_base,
+            "backoff_max": self.backoff_max,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ConfigError(f"upload.{name}: must be > 0; got {value!r}")
+        if self.backoff_max < self.backoff_base:
+            raise ConfigError("upload.backoff_max: must be >= upload.backoff_base")
+        if self.bandwidth is not None and self.bandwidth <= 0:
+            raise ConfigError(
+                f"upload.bandwidth: bytes/s > 0, or leave it out; got {self.bandwidth}"
+            )
+        if self.window is not None:
+            Window.parse(self.window)
+
+    def daily_window(self) -> Window | None:
+        return None if self.window is None else Window.parse(self.window)
+
+    def secrets(self) -> tuple[str, ...]:
+        """The credential values set here, for redaction."""
+        values = (getattr(self, name) for name in SECRET_FIELDS)
+        return tuple(v for v in values if v)
+
+    def __repr__(self) -> str:
+        # The default repr would print credentials into any log line that shows the config.
+        parts = []
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            shown = "'***'" if name in SECRET_FIELDS and value else repr(value)
+            parts.append(f"{name}={shown}")
+        return f"UploadConfig({', '.join(parts)})"
+
+    __str__ = __repr__
+
+
+def default_target(data_dir: str | Path) -> str:
+    """The local outbox next to the buffer: what ``edge run`` uploads to when not told."""
+    return (Path(data_dir) / "outbox").resolve().as_uri()
+
+
+__all__ = ["SECRET_FIELDS", "UploadConfig", "Window", "default_target"]

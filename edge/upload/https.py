@@ -1,0 +1,120 @@
+"""``https://host/path``: PUT each object to ``<base>/<key>`` with a bearer token.
+
+TLS is verified (the system's CAs through certifi, or ``upload.ca_file``). Plain ``http://``
+is refused except on loopback, where the token cannot leave the machine. A PUT is confirmed by
+a 2xx status; if the server also returns an MD5-shaped ETag, it must match the bytes sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from urllib.parse import quote, urlsplit
+
+import certifi
+import urllib3
+
+from edge.errors import ConfigError
+from edge.upload.config import UploadConfig
+from edge.upload.targets import StoreError, describe, env, is_loopback, redact, strip_userinfo
+
+_MD5 = re.compile(r'^(?:W/)?"?([0-9a-fA-F]{32})"?$')
+
+
+class HttpTarget:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        parallel: int = 2,
+        ca_file: str | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"upload.target: expected https://host/path; got {base_url!r}")
+        if parts.username or parts.password:
+            raise ConfigError(
+                "upload.target: put the token in upload.bearer_token or EDGE_UPLOAD_TOKEN, "
+                "not in the URL"
+            )
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ConfigError(
+                f"upload.target: {base_url!r} would send frames and the token in clear; "
+                "use https:// (http:// is allowed on loopback only)"
+            )
+        if parts.query or parts.fragment:
+            raise ConfigError(f"upload.target: no query or fragment allowed; got {base_url!r}")
+        self.prefix = ""
+        self._base = base_url.rstrip("/")
+        self._token = token
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            maxsize=max(2, parallel),
+            # The uploader retries with backoff and jitter; urllib3 must not do it twice.
+            retries=urllib3.Retry(total=0, redirect=0, raise_on_status=False),
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=ca_file or certifi.where(),
+        )
+
+    @classmethod
+    def from_uri(cls, uri: str, config: UploadConfig) -> HttpTarget:
+        return cls(
+            uri,
+            token=config.bearer_token or env("EDGE_UPLOAD_TOKEN"),
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            parallel=config.parallel,
+            ca_file=config.ca_file,
+        )
+
+    @property
+    def uri(self) -> str:
+        return strip_userinfo(self._base)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self._token,) if self._token else ()
+
+    def url(self, key: str) -> str:
+        return f"{self._base}/{quote(key)}"
+
+    def __repr__(self) -> str:
+        return f"HttpTarget({self.uri!r})"
+
+    def _fail(self, key: str, what: str, *, offline: bool) -> StoreError:
+        return StoreError(redact(f"{self.uri}: {key}: {what}", self.secrets), offline=offline)
+
+    def _request(self, method: str, key: str, body: bytes | None = None, **headers: str) -> int:
+        try:
+            response = self._http.request(
+                method, self.url(key), body=body, headers={**self._headers, **headers}
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._fail(key, describe(exc), offline=True) from None
+        status: int = response.status
+        etag = response.headers.get("ETag")
+        if method == "PUT" and 200 <= status < 300 and etag and body is not None:
+            m = _MD5.match(etag)
+            if m and m.group(1).lower() != hashlib.md5(body, usedforsecurity=False).hexdigest():
+                raise self._fail(key, f"ETag {etag} does not match what was sent", offline=True)
+        return status
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        status = self._request("PUT", key, data, **{"Content-Type": content_type})
+        if not 200 <= status < 300:
+            raise self._fail(key, f"HTTP {status}", offline=status >= 500 or status in (408, 429))
+
+    def exists(self, key: str) -> bool:
+        status = self._request("HEAD", key)
+        if status == 404:
+            return False
+        if 200 <= status < 300:
+            return True
+        raise self._fail(key, f"HEAD: HTTP {status}", offline=status >= 500 or status == 429)
+
+    def close(self) -> None:
+        self._http.clear()

@@ -1,0 +1,211 @@
+"""Object keys, sidecars, manifests and the [upload] config: no store involved."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import replace
+
+import msgspec
+import pytest
+from _upload_outbox import make_record
+
+from edge.errors import ConfigError
+from edge.upload import UploadConfig, Window, default_target, layout, open_target
+from edge.upload.targets import redact, strip_userinfo
+
+IMAGE = b"\xff\xd8 not really a jpeg \xff\xd9"
+SHA = hashlib.sha256(IMAGE).hexdigest()
+SAFE_KEY = re.compile(r"^[A-Za-z0-9._/-]+$")
+
+
+def test_image_key_is_content_addressed_under_device_model_and_utc_date() -> None:
+    r = make_record(0, IMAGE)  # captured 2025-11-22 08:26:40 UTC
+    assert (
+        layout.image_key("fleet/frames", r)
+        == f"fleet/frames/line-3/fashion-line/2025/11/22/{SHA}.jpg"
+    )
+    assert layout.sidecar_key("", r) == f"line-3/fashion-line/2025/11/22/{SHA}.json"
+    assert layout.content_type(r) == "image/jpeg"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "../../etc",
+        "..",
+        ".",
+        "a/../../b",
+        "/abs/path",
+        "line\x00-3",
+        "line\n3\r\t",
+        "..\\..\\windows",
+        "",
+        "   ",
+        "\u2215etc\u2215passwd",  # a division slash, looks like "/"
+        "é" * 200,
+    ],
+)
+def test_hostile_device_model_and_label_cannot_leave_their_segment(hostile: str) -> None:
+    r = make_record(1, IMAGE, device=hostile, model=hostile, label=hostile)
+    key = layout.image_key("p", r)
+    parts = key.split("/")
+    # prefix, device, model, yyyy, mm, dd, file: always seven segments, none of them special.
+    assert len(parts) == 7
+    assert parts[0] == "p"
+    assert parts[-1] == f"{SHA}.jpg"
+    for part in parts:
+        assert part not in ("", ".", "..")
+        assert not part.startswith(".")
+        assert SAFE_KEY.match(part), part
+        assert len(part) <= 80
+    assert layout.manifest_key("p", hostile, "b").split("/")[:1] == ["p"]
+    assert len(layout.manifest_key("p", hostile, "b").split("/")) == 4
+
+
+def test_sanitize_keeps_ordinary_names() -> None:
+    assert layout.sanitize("line-3.station_B") == "line-3.station_B"
+    assert layout.sanitize("T-shirt/top") == "T-shirt_top"
+    assert layout.sanitize("café") == "cafe"
+
+
+def test_record_with_bad_sha_or_extension_is_refused() -> None:
+    r = make_record(0, IMAGE)
+    with pytest.raises(ValueError, match="sha256"):
+        layout.image_key("", replace(r, sha256="../" + SHA[3:]))
+    with pytest.raises(ValueError, match="extension"):
+        layout.image_key("", replace(r, extension="jpg/../x"))
+
+
+@pytest.mark.parametrize("prefix", ["a/../b", "./x", "a b", "x/\x00"])
+def test_operator_prefix_with_traversal_is_a_config_error(prefix: str) -> None:
+    with pytest.raises(ConfigError, match=r"upload\.target"):
+        layout.split_prefix(prefix)
+    assert layout.split_prefix("/fleet//frames/") == "fleet/frames"
+
+
+def test_batch_id_is_deterministic_and_order_independent() -> None:
+    records = [make_record(i, bytes([i]) * 10) for i in range(5)]
+    a = layout.batch_id(records)
+    assert a == layout.batch_id(list(reversed(records)))
+    assert a != layout.batch_id(records[:4])
+    assert re.match(r"^\d{8}T\d{6}Z-[0-9a-f]{16}$", a)
+    assert a.startswith("20251122T082640Z")  # the oldest capture
+
+
+def test_manifest_is_a_label_studio_import_with_the_prediction() -> None:
+    records = [make_record(i, bytes([i]) * 10) for i in range(3)]
+    # The same image twice is one object and one task.
+    records.append(make_record(3, bytes([0]) * 10))
+    body = layout.manifest(records, lambda key: f"s3://bucket/{key}", "pre")
+    tasks = json.loads(body)
+    assert len(tasks) == 3
+    t = tasks[1]
+    r = records[1]
+    assert t["data"]["image"] == f"s3://bucket/{layout.image_key('pre', r)}"
+    assert t["data"]["sidecar"] == f"s3://bucket/{layout.sidecar_key('pre', r)}"
+    assert t["data"]["captured_at"] == "2025-11-22T08:26:40.500000Z"
+    (prediction,) = t["predictions"]
+    assert prediction["model_version"] == "fashion-line 1.0"
+    assert prediction["score"] == r.metadata["confidence"]
+    assert prediction["result"] == [
+        {
+            "from_name": "choice",
+            "to_name": "image",
+            "type": "choices",
+            "value": {"choices": [r.label]},
+        }
+    ]
+
+
+def test_sidecar_carries_metadata_and_where_the_image_is() -> None:
+    r = make_record(2, IMAGE)
+    doc = json.loads(layout.sidecar(r, "s3://b/k.jpg", len(IMAGE)))
+    assert doc["image"] == "s3://b/k.jpg"
+    assert doc["sha256"] == SHA
+    assert doc["bytes"] == len(IMAGE)
+    assert doc["top_k"] == [["Pullover", 0.55], ["Coat", 0.2]]
+    # Same record, same bytes: a retry overwrites the object with itself.
+    assert layout.sidecar(r, "s3://b/k.jpg", len(IMAGE)) == layout.sidecar(
+        r, "s3://b/k.jpg", len(IMAGE)
+    )
+
+
+# -- config ---------------------------------------------------------------------------------
+
+
+def test_config_defaults_and_unknown_keys() -> None:
+    c = msgspec.convert({}, UploadConfig)
+    assert c.target is None
+    assert c.interval == 60
+    assert c.batch_size == 50
+    with pytest.raises(msgspec.ValidationError, match="intervl"):
+        msgspec.convert({"intervl": 5}, UploadConfig)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "key"),
+    [
+        ("interval", 0, "upload.interval"),
+        ("batch_size", -1, "upload.batch_size"),
+        ("bandwidth", 0, "upload.bandwidth"),
+        ("window", "9:00-17:00", "upload.window"),
+        ("window", "24:00-01:00", "upload.window"),
+        ("backoff_max", 0.5, "upload.backoff_max"),
+    ],
+)
+def test_bad_config_names_the_key(field: str, value: object, key: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        UploadConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_config_repr_hides_credentials() -> None:
+    c = UploadConfig(access_key="AKIAEXAMPLE", secret_key="s3cr3t-value", bearer_token="tok-123")
+    for text in (repr(c), str(c), f"{c}"):
+        assert "s3cr3t-value" not in text
+        assert "AKIAEXAMPLE" not in text
+        assert "tok-123" not in text
+    assert "secret_key='***'" in repr(c)
+    assert set(c.secrets()) == {"AKIAEXAMPLE", "s3cr3t-value", "tok-123"}
+
+
+def test_window_inside_outside_and_across_midnight() -> None:
+    day = Window.parse("09:00-17:00")
+    night = Window.parse("22:00-06:00")
+
+    def at(h: int, m: int = 0) -> dt.datetime:
+        return dt.datetime(2025, 11, 22, h, m)
+
+    assert day.contains(at(9))
+    assert not day.contains(at(17))
+    assert day.seconds_until_open(at(8, 30)) == 1800
+    assert day.seconds_until_open(at(18)) == 15 * 3600
+    assert night.contains(at(23))
+    assert night.contains(at(5, 59))
+    assert not night.contains(at(12))
+    assert night.seconds_until_open(at(21)) == 3600
+    assert Window.parse("00:00-00:00").contains(at(13))
+
+
+def test_target_uris(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError, match=r"upload\.target"):
+        open_target("ftp://host/x")
+    with pytest.raises(ConfigError, match="https://"):
+        open_target("http://example.com/upload")  # clear text off loopback
+    with pytest.raises(ConfigError, match="token"):
+        open_target("https://user:pw@example.com/upload")
+    with pytest.raises(ConfigError, match="credentials"):
+        open_target("s3://bucket/prefix", UploadConfig())
+    with pytest.raises(ConfigError, match="bucket name"):
+        open_target("s3://user@Bucket_/x", UploadConfig(access_key="a", secret_key="b"))
+    with pytest.raises(ConfigError, match="prefix segment"):
+        open_target("s3://bucket/../x", UploadConfig(access_key="a", secret_key="b"))
+    with pytest.raises(ConfigError, match="absolute"):
+        open_target("file://relative/dir")
+    assert default_target("/data").endswith("/data/outbox")
+    assert strip_userinfo("https://u:p@h:1/x") == "https://h:1/x"
+    assert redact("key ABCD and abc", ["ABCD", "abc"]) == "key *** and abc"

