@@ -18,6 +18,7 @@ from edge.benchmark.cli import register as register_bench
 from edge.buffer.cli import register as register_buffer
 from edge.data import load_dataset
 from edge.errors import INPUT_ERRORS, ModelError, UsageError
+from edge.upload.cli import register as register_upload
 
 T = TypeVar("T")
 
@@ -129,6 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge.config import load_config
     from edge.runtime.console import StatusLine, summary_table
     from edge.runtime.loop import open_runner
+    from edge.upload import Uploader, default_target, open_target
 
     overrides = {
         "source.uri": args.source,
@@ -137,6 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "model.backend": args.backend,
         "model.threads": args.threads,
         "data_dir": args.data_dir,
+        "upload.target": args.upload,
         "device": args.device,
         "results": args.results,
         "max_frames": args.max_frames,
@@ -148,7 +151,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     status = StatusLine()
     buffer = Buffer(config.data_dir, device=config.device, config=config.buffer)
     try:
-        runner = open_runner(config, flagged=buffer, on_status=status)
+        target = open_target(config.upload.target or default_target(config.data_dir), config.upload)
+        uploader = Uploader(
+            buffer, target, config.upload, state_dir=Path(config.data_dir) / "upload"
+        )
+        runner = open_runner(config, flagged=buffer, uploader=uploader, on_status=status)
     except BaseException:
         buffer.close()
         raise
@@ -205,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", choices=["auto", "onnx", "tflite"])
     r.add_argument("--threads", type=int, help="the runtime's threads")
     r.add_argument("--data-dir", help="where the buffer and local outbox live (./edge-data)")
+    r.add_argument(
+        "--upload",
+        metavar="URI",
+        help="s3://bucket/prefix, https://host/path or file:///dir (default: DATA_DIR/outbox)",
+    )
     r.add_argument("--device", help="this device's id in records and uploads (the hostname)")
     r.add_argument("--results", help="one JSON line per frame to this file ('-': stdout)")
     r.add_argument("--json", type=Path, help="write the summary here")
@@ -215,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     register_buffer(sub)
+    register_upload(sub)
     register_bench(sub)
 
     e = sub.add_parser("eval", help="accuracy, calibration, OOD detection, corruptions")

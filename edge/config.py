@@ -16,6 +16,7 @@ import msgspec
 from edge.buffer.config import BufferConfig
 from edge.errors import ConfigError
 from edge.monitor import MonitorConfig
+from edge.upload.config import UploadConfig
 
 #: The source tree's bundled default: the production-line model on its sample video.
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +99,7 @@ class Config(Section):
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     monitor: MonitorConfig = msgspec.field(default_factory=MonitorConfig)
     buffer: BufferConfig = msgspec.field(default_factory=BufferConfig)
+    upload: UploadConfig = msgspec.field(default_factory=UploadConfig)
 
     def __post_init__(self) -> None:
         checks = {

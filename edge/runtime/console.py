@@ -81,4 +81,15 @@ def summary_table(s: Mapping[str, Any]) -> str:
         f"dropped {s['dropped']}  reconnects {s['reconnects']}  errors {sum(s['errors'].values())}"
         f"  flagged {f['offered']} (refused {f['refused']}, REJECTs sampled out {f['skipped']})",
     ]
+    drift = s.get("drift", {})
+    if drift.get("enabled"):
+        moved = ", ".join(drift.get("moved", [])[:4])
+        lines.append(f"drift {drift['state']}" + (f" (moved: {moved})" if moved else ""))
+    buffer, upload = s.get("buffer", {}), s.get("upload", {})
+    if buffer:
+        lines.append(
+            f"buffer: {buffer.get('stored', 0)} stored, {buffer.get('records', 0)} waiting; "
+            f"uploaded {upload.get('uploaded_records', 0)} records"
+            + (f", last error: {upload['last_error']}" if upload.get("last_error") else "")
+        )
     return "\n".join(lines)

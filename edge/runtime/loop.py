@@ -29,6 +29,7 @@ from edge.runtime.analyze import Analyzer, Result, Work
 from edge.runtime.capture import Capture, Frame
 from edge.runtime.policy import Policy
 from edge.runtime.telemetry import Telemetry
+from edge.upload import StoreError, Uploader
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -102,6 +103,7 @@ class Runner:
         config: Config,
         *,
         flagged: FlaggedSink | None = None,
+        uploader: Uploader | None = None,
         on_status: Callable[[Runner], None] | None = None,
     ) -> None:
         self.config = config
@@ -124,6 +126,9 @@ class Runner:
             else None
         )
         self.flagged = flagged if flagged is not None else NullSink()
+        self.uploader = uploader
+        self.interrupted = False
+        self.final_upload: dict[str, Any] | None = None
         self.on_status = on_status
         self.counts = Counts()
         self.telemetry = Telemetry(self.live_values)
@@ -141,7 +146,12 @@ class Runner:
         return self.calibration is not None
 
     def stop(self) -> None:
-        """Stop capturing; frames in flight are finished and flushed. Safe from a signal."""
+        """Stop capturing; frames in flight are finished and flushed, and the run ends
+        without a last upload. Safe from a signal handler."""
+        self.interrupted = True
+        self._finish()
+
+    def _finish(self) -> None:
         self._stopping.set()
         self.capture.stop()
 
@@ -172,20 +182,42 @@ class Runner:
             ),
         ]
         self.capture.start()
+        if self.uploader is not None:
+            self.uploader.start()
         for thread in stages:
             thread.start()
         try:
             self._judge_and_hand_off()
         finally:
-            self.stop()
+            self._finish()
             for thread in stages:
                 thread.join(timeout=5)
             self.capture.join(timeout=5)
             self.ended = time.monotonic()
             self._results.close()
-            self.flagged.close()
+            self._close_buffer_and_uploader()
             self.telemetry.close()
         return self.summary()
+
+    def _close_buffer_and_uploader(self) -> None:
+        """When the source ended by itself, what it flagged is uploaded before exit; after a
+        signal the uploader only finishes the PUT in flight (the journal resumes the batch)."""
+        if self.uploader is None:
+            self.flagged.close()
+            return
+        self.uploader.stop(timeout=3)
+        if not self.interrupted:
+            flush = getattr(self.flagged, "flush", None)
+            if flush is not None:
+                flush(5.0)
+            try:
+                self.final_upload = self.uploader.upload_once().as_dict()
+            except StoreError as exc:
+                print(
+                    f"edge run: last upload failed: {exc}; the frames stay buffered",
+                    file=sys.stderr,
+                )
+        self.flagged.close()
 
     def _stage(self, items: Any, step: Callable[[Any], Any], out: queue.Queue[Any]) -> None:
         try:
@@ -209,7 +241,7 @@ class Runner:
             self._hand_off(result)
             self.counts.frames += 1
             if limit is not None and self.counts.frames >= limit:
-                self.stop()
+                self._finish()
                 for _ in _drain(self._inferred):
                     pass  # frames beyond the limit: let the stages end, do not count them
                 return
@@ -314,11 +346,16 @@ class Runner:
         }
 
     def _part_gauges(self) -> dict[str, float]:
-        """The buffer's (and uploader's) own counters, as they report them."""
+        """The buffer's and the uploader's own counters, as they report them."""
+        gauges: dict[str, float] = {}
         counters = getattr(self.flagged, "counters", None)
-        if counters is None:
-            return {}
-        return {f"buffer_{name}": float(v) for name, v in counters().items()}
+        if counters is not None:
+            gauges.update({f"buffer_{k}": float(v) for k, v in counters().items()})
+        if self.uploader is not None:
+            for k, v in self.uploader.counters().items():
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    gauges[f"upload_{k}"] = float(v)
+        return gauges
 
     def _drift_gauges(self) -> dict[str, float]:
         """0 ok, 1 warn, 2 alert: overall and per monitor, with each monitor's PSI."""
@@ -331,6 +368,11 @@ class Runner:
             if m.get("psi") is not None:
                 gauges[f"drift_psi{{monitor={name}}}"] = float(m["psi"])
         return gauges
+
+    @staticmethod
+    def _counters_of(part: object) -> dict[str, Any]:
+        counters = getattr(part, "counters", None)
+        return dict(counters()) if counters is not None else {}
 
     def _drift_summary(self) -> dict[str, Any]:
         if self.monitor is None:
@@ -371,6 +413,11 @@ class Runner:
                 "skipped": self.counts.flagged_skipped,
             },
             "drift": self._drift_summary(),
+            "buffer": self._counters_of(self.flagged),
+            "upload": {
+                **self._counters_of(self.uploader),
+                "last_run": self.final_upload,
+            },
             "source": self.config.source.uri,
             "model": {
                 "name": model.name,
