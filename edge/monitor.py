@@ -1,7 +1,10 @@
-"""The drift monitor: does what the camera sees still look like what the model was calibrated on?
+"""The drift monitor: does what the camera sees still look like what it did when it started (or
+like what the model was calibrated on)?
 
 Compares rolling windows of live frames — the last ``window_frames`` frames, no older than
-``window_seconds`` — with what ``edge calibrate`` recorded, without labels:
+``window_seconds`` — with a reference, without labels. The reference (``reference``) is the
+station's own first ``warmup_frames`` frames (the default), binned on the calibration's
+quantile tables, or what ``edge calibrate`` recorded:
 
 - each gate signal (frame statistics and OOD scores): the population stability index over
   coarse bins (quantiles of the calibration data, so every bin was equally likely) and a
@@ -9,8 +12,13 @@ Compares rolling windows of live frames — the last ``window_frames`` frames, n
 - the predicted-class mix: a chi-square test of the window's counts against calibration's;
 - the REVIEW and REJECT rates: a one-sided likelihood-ratio test against calibration's.
 
-Every test is two-sample: the reference is a few thousand calibration frames, not the truth,
-and treating it as exact would turn its own sampling noise into false alarms.
+Every test is two-sample: the reference is a few thousand frames, not the truth, and treating
+it as exact would turn its own sampling noise into false alarms. Nor are a video's frames
+independent: an item rests under the camera for a second or more. With the warm-up reference
+each monitor's frames per independent observation (its integrated autocorrelation time) is
+measured on the warm-up, and every test counts frames by it; without that, a 500-frame window
+of a line (~17 items) read as 500 independent draws alarms within a minute of a stable line.
+Calibration frames are independent images, so against the calibration it is 1.
 
 A monitor enters WARN or ALERT only when the change is both large (PSI, or rate excess, over
 its threshold) and significant (p under its threshold) — large but noisy and significant but
@@ -30,8 +38,8 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import msgspec
 import numpy as np
@@ -61,6 +69,24 @@ class MonitorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
 
     #: Read by the loop: False builds no monitor (every frame then reports "ok").
     enabled: bool = True
+    #: What "normal" is. "warmup": what this camera saw over its first ``warmup_frames``
+    #: frames after start; "calibration": the data ``edge calibrate`` was run on.
+    #:
+    #: The default is "warmup" because a camera at a real station never looks like a
+    #: calibration set: it sees its own belt, its own light and the items in transit between
+    #: stops (about a third of a line's frames, mostly refused). Against the calibration every
+    #: new station is in ALERT from its first window on and stays there, and an alarm that is
+    #: always on is one nobody reads. What someone installing a station wants to hear is "this
+    #: station changed since it was set up". The gate still judges each frame against the
+    #: calibration, so a station that is wrong from the start is still refused frame by frame;
+    #: "calibration" suits a stream that looks like the calibration data (the same pipeline
+    #: that produced it), where it also catches a station that was never right.
+    reference: Literal["warmup", "calibration"] = "warmup"
+    #: Frames of the warm-up reference: the snapshot says "warming up" (state "ok") until
+    #: then. 1 500 is 100 s at 15 frames/s, ~50 objects on the sample line: the frames per
+    #: independent observation are measured on it, which takes a few dozen observations. It is
+    #: learnt again at every start (it is not saved), so start a station when it is right.
+    warmup_frames: int = 1500
     #: The rolling window: at most this many frames...
     window_frames: int = 500
     #: ...none older than this many seconds, so a pause does not mix yesterday into today.
@@ -102,6 +128,7 @@ class MonitorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
             "window_seconds > 0": self.window_seconds > 0,
             "1 <= min_frames <= window_frames": 1 <= self.min_frames <= self.window_frames,
             "1 <= check_every <= window_frames": 1 <= self.check_every <= self.window_frames,
+            "warmup_frames >= min_frames": self.warmup_frames >= self.min_frames,
             "0 < psi_warn <= psi_alert": 0 < self.psi_warn <= self.psi_alert,
             "0 < rate_warn <= rate_alert < 1": 0 < self.rate_warn <= self.rate_alert < 1,
             "0 < p_alert <= p_warn < 1": 0 < self.p_alert <= self.p_warn < 1,
@@ -204,10 +231,10 @@ _KS_K2 = np.arange(1, 13, dtype=np.float64)[:, None] ** 2
 _KS_SIGNS = 2 * (-1.0) ** np.arange(12)
 
 
-def _ks_log10_sf(d: Floats, n: float) -> Floats:
+def _ks_log10_sf(d: Floats, n: float | Floats) -> Floats:
     """-log10 of the asymptotic Kolmogorov-Smirnov p-value of distances ``d`` at effective
     sample size ``n``, with Stephens' small-sample correction (as in Numerical Recipes)."""
-    root = math.sqrt(n)
+    root = np.sqrt(n)
     # Under lam = 0.2, p > 0.999999: clamped there, where 12 terms are exact to 2e-6.
     lam2 = np.maximum(((root + 0.12 + 0.11 / root) * d) ** 2, 0.04)
     series = _KS_SIGNS @ np.exp(-2 * _KS_K2 * lam2)
@@ -219,10 +246,11 @@ def _ks_log10_sf(d: Floats, n: float) -> Floats:
     return out
 
 
-def _rate_log10p(x: int, n: int, x0: int, m: int) -> float:
+def _rate_log10p(x: int, n: int, x0: int, m: int, tau: float = 1.0) -> float:
     """-log10 p of "the window's rate x/n is higher than the reference's x0/m": the signed
     root of the likelihood-ratio (G) statistic of the 2 × 2 table, one-sided (fewer REVIEWs
-    or REJECTs than calibration is not what this watches for)."""
+    or REJECTs than calibration is not what this watches for). Frames come ``tau`` to an
+    independent observation: G shrinks by as much."""
     if x * m <= x0 * n:
         return 0.0
     pooled = (x + x0) / (n + m)
@@ -236,7 +264,25 @@ def _rate_log10p(x: int, n: int, x0: int, m: int) -> float:
         + term(x0, m * pooled)
         + term(m - x0, m * (1 - pooled))
     )
-    return _norm_log10_sf(math.sqrt(max(g, 0.0)))
+    return _norm_log10_sf(math.sqrt(max(g / tau, 0.0)))
+
+
+def _frames_per_sample(x: Floats) -> float:
+    """How many frames of the series ``x`` (frames, k) carry one frame's worth of independent
+    information: the integrated autocorrelation time, 1 + 2 Σ rho(lag), of the k series' summed
+    autocovariances, by Geyer's initial monotone sequence (sums of adjacent lags, cut at the
+    first that is not positive, made non-increasing). Video is not i.i.d.: an item rests
+    under the camera for a second, so its frames are one observation, not twenty."""
+    x = x - x.mean(axis=0)
+    n = len(x)
+    spectrum = np.fft.rfft(x, 2 * n, axis=0)
+    acov = np.fft.irfft(np.abs(spectrum) ** 2, 2 * n, axis=0)[:n].sum(axis=1)
+    if n < 4 or acov[0] <= 1e-12 * n:
+        return 1.0  # a constant series: nothing to correct
+    pairs = (acov[: n - n % 2] / acov[0]).reshape(-1, 2).sum(axis=1)
+    positive = pairs > 0
+    stop = int(np.argmin(positive)) if not positive.all() else len(pairs)
+    return max(1.0, float(-1 + 2 * np.minimum.accumulate(pairs[:stop]).sum()))
 
 
 def _psi_noise(bins: npt.ArrayLike, n: int, m: int | None) -> Floats:
@@ -309,6 +355,41 @@ class _Bins:
             median=np.array([np.interp(0.5, c, e) for e, c in zip(edges, cdfs, strict=True)]),
         )
 
+    def refit(self, fine: Counts, psi_levels: Sequence[float]) -> _Bins:
+        """The same fine bins with another reference: ``fine`` (signals, width) counts frames
+        of the warm-up. The edges stay the calibration's, so a bin means the same thing on
+        every device; the PSI bins are regrouped at the warm-up's own quantiles, so that each
+        is again about equally likely under the reference (a station's frames crowd into a few
+        of the calibration's)."""
+        frames = fine.sum(axis=1, keepdims=True)
+        cdf = np.ones_like(self.cdf)
+        below = np.cumsum(fine, axis=1)[:, :-1] / frames
+        coarse_of = np.empty((len(fine), self.width), np.intp)
+        coarse_signal, coarse_share, coarse_bins = [], [], []
+        first = 0
+        levels = np.asarray(psi_levels) - 1e-12  # a level met exactly closes its bin
+        for j, e in enumerate(self.edges):
+            cdf[j, : len(e)] = below[j, : len(e)]
+            # A PSI bin ends at the first fine bin whose cumulative share reaches its level.
+            s = np.unique(np.concatenate([[0], np.searchsorted(cdf[j, : len(e)], levels) + 1]))
+            s = s[s <= len(e)]  # len(e) is the bin above the last edge; past it is padding
+            coarse_of[j] = first + np.searchsorted(s, np.arange(self.width), side="right") - 1
+            share = np.add.reduceat(fine[j], s) / frames[j, 0]
+            coarse_signal += [j] * len(s)
+            coarse_share += share.tolist()
+            coarse_bins.append(len(s))
+            first += len(s)
+        return replace(
+            self,
+            cdf=cdf,
+            coarse_of=coarse_of.ravel(),
+            coarse_signal=np.asarray(coarse_signal, np.intp),
+            coarse_share=np.asarray(coarse_share),
+            coarse_bins=np.asarray(coarse_bins, np.int64),
+            # As the window's median is read: the upper edge of the bin the half falls in.
+            median=self.upper[np.arange(len(cdf)), np.argmax(cdf >= 0.5, axis=1)],
+        )
+
 
 @dataclass(frozen=True)
 class _Result:
@@ -356,51 +437,47 @@ class Monitor:
         self._bins = _Bins.of([gate[n].quantiles for n in names], cfg.psi_levels)
 
         drift = calibration.drift
-        # The sample size of the quantile tables, for the two-sample tests. A file from before
-        # the drift reference: this version's split of the images it records, if it does.
-        images = calibration.figures.get("images")
-        self._m: int | None = None
-        if drift is not None:
-            self._m = drift.frames
-        elif images:
-            self._m = int(images) - round(int(images) * REFERENCE_SHARE)
+        self._warmup = cfg.reference == "warmup"
+        self._classes = len(drift.class_counts) if drift is not None else 0
+        if self._warmup and not self._classes and labels is not None:
+            self._classes = len(labels)  # the warm-up counts classes itself; it needs how many
+        if labels is not None and self._classes and len(labels) != self._classes:
+            raise ValueError(f"{len(labels)} labels for a calibration of {self._classes} classes")
+        self._labels = tuple(labels) if labels is not None else None
         #: Monitors that are off, and why.
         self.off: dict[str, str] = {}
         old = (
             "calibration.json has no drift reference (written before the monitor existed); "
             "re-run `edge calibrate` on the model"
         )
-        self._class_ref: Counts | None = None
+        watch_classes = cfg.class_mix
         if not cfg.class_mix:
             self.off["class_mix"] = "disabled in the config"
-        elif drift is None:
+        elif not self._warmup and drift is None:
             self.off["class_mix"] = old
-        else:
-            self._class_ref = np.asarray(drift.class_counts, np.int64)
-        self._classes = len(drift.class_counts) if drift is not None else 0
-        if labels is not None and self._classes and len(labels) != self._classes:
-            raise ValueError(f"{len(labels)} labels for a calibration of {self._classes} classes")
-        self._labels = tuple(labels) if labels is not None else None
-        self._rate_ref: dict[str, tuple[int, int, int]] = {}  # name: (decision, count, frames)
+            watch_classes = False
+        elif not self._classes:
+            self.off["class_mix"] = "the number of classes is unknown: pass the model's labels"
+            watch_classes = False
+        rates: list[tuple[str, int]] = []
         for name, code in (("review_rate", 1), ("reject_rate", 2)):
             if not cfg.decision_rates:
                 self.off[name] = "disabled in the config"
-            elif drift is None:
+            elif not self._warmup and drift is None:
                 self.off[name] = old
             else:
-                count = drift.review if code == 1 else drift.reject
-                self._rate_ref[name] = (code, count, drift.frames)
+                rates.append((name, code))
 
         # The monitors, in this order: signals, class mix, rates.
         self._watch_names = [*names]
         self._kinds = ["signal"] * len(names)
         warn, alert = [cfg.psi_warn] * len(names), [cfg.psi_alert] * len(names)
-        if self._class_ref is not None:
+        if watch_classes:
             self._watch_names.append("class_mix")
             self._kinds.append("class_mix")
             warn.append(cfg.psi_warn)
             alert.append(cfg.psi_alert)
-        for name in self._rate_ref:
+        for name, _ in rates:
             self._watch_names.append(name)
             self._kinds.append("rate")
             warn.append(cfg.rate_warn)
@@ -423,7 +500,47 @@ class Monitor:
         self._start = 0  # the oldest frame's slot
         self._size = 0
         self._bin_offset = np.arange(len(names)) * self._bins.width
-        # The reference side of PSI, smoothed like the window's: it is m frames, not truth.
+        self._fine = np.zeros(len(names) * self._bins.width, np.int64)
+        self._class_counts = np.zeros(max(self._classes, 1), np.int64)
+        self._decision_counts = np.zeros(3, np.int64)
+
+        # The reference: the calibration's now, or the warm-up's once it has been seen (the
+        # window's counters count the warm-up's frames until then).
+        self._m: int | None = None
+        self._class_ref: Counts | None = None
+        self._rate_ref: dict[str, tuple[int, int, int]] = {}  # name: (decision, count, frames)
+        self._warmed = 0  # warm-up frames counted so far
+        self._warming = self._warmup
+        self._warm_rows: list[tuple[Counts, Counts, Counts]] = []  # its frames, binned
+        #: Frames per independent observation, per monitor: 1 against the calibration (its
+        #: frames are independent images), measured on the warm-up's own frames otherwise.
+        self._tau = np.ones(w)
+        self._rates, self._watch_classes = rates, watch_classes
+        if not self._warmup:
+            # The sample size of the quantile tables, for the two-sample tests. A file from
+            # before the drift reference: this version's split of the images it records, if
+            # it does.
+            images = calibration.figures.get("images")
+            if drift is not None:
+                self._m = drift.frames
+                if watch_classes:
+                    self._class_ref = np.asarray(drift.class_counts, np.int64)
+                for name, code in rates:
+                    count = drift.review if code == 1 else drift.reject
+                    self._rate_ref[name] = (code, count, drift.frames)
+            elif images:
+                self._m = int(images) - round(int(images) * REFERENCE_SHARE)
+            self._smooth_reference()
+
+        self._pending: list[tuple[float, ...]] = []
+        self._frames = 0
+        self._checks = 0
+        self._state: DriftState = "ok"
+        self._events: deque[DriftEvent] = deque(maxlen=cfg.max_events)
+        self._result = _Result(0.0, 0, False, 0, 0.0, self._level.copy(), ())
+
+    def _smooth_reference(self) -> None:
+        """The reference side of PSI, smoothed like the window's: it is m frames, not truth."""
         b = self._bins
         self._per_bin = b.coarse_bins[b.coarse_signal].astype(np.float64)
         self._q = b.coarse_share
@@ -434,16 +551,41 @@ class Monitor:
         if self._class_ref is not None:
             k, self._class_m = len(self._class_ref), int(self._class_ref.sum())
             self._class_q = (self._class_ref + _SMOOTHING) / (self._class_m + _SMOOTHING * k)
-        self._fine = np.zeros(len(names) * self._bins.width, np.int64)
-        self._class_counts = np.zeros(max(self._classes, 1), np.int64)
-        self._decision_counts = np.zeros(3, np.int64)
 
-        self._pending: list[tuple[float, ...]] = []
-        self._frames = 0
-        self._checks = 0
-        self._state: DriftState = "ok"
-        self._events: deque[DriftEvent] = deque(maxlen=cfg.max_events)
-        self._result = _Result(0.0, 0, False, 0, 0.0, self._level.copy(), ())
+    def _end_warmup(self) -> None:
+        """The warm-up's counts become the reference, and the window starts empty: a window
+        that held the reference's own frames would be compared with itself."""
+        m = self._warmed
+        bins, labels, decisions = (np.concatenate(c) for c in zip(*self._warm_rows, strict=True))
+        self._warm_rows.clear()
+        self._bins = self._bins.refit(
+            self._fine.reshape(len(self._names), -1), self.config.psi_levels
+        )
+        self._m = m
+        if self._watch_classes:
+            self._class_ref = self._class_counts.copy()
+        for name, code in self._rates:
+            self._rate_ref[name] = (code, int(self._decision_counts[code]), m)
+        self._smooth_reference()
+        self._tau = self._measure_tau(bins, labels, decisions)
+        self._fine[:] = 0
+        self._class_counts[:] = 0
+        self._decision_counts[:] = 0
+        self._start = self._size = 0
+
+    def _measure_tau(self, bins: Counts, labels: Counts, decisions: Counts) -> Floats:
+        """Each monitor's frames per independent observation, on the warm-up's frames: of
+        each signal's rank (its fine bin's mid-point in the warm-up's CDF), of the one-hot
+        class and of the REVIEW and REJECT indicators."""
+        fine = self._fine.reshape(len(self._names), -1).astype(np.float64)
+        mid = (np.cumsum(fine, axis=1) - fine / 2) / self._warmed
+        ranks = mid.ravel()[bins]
+        tau = [_frames_per_sample(ranks[:, j : j + 1]) for j in range(len(self._names))]
+        if self._class_ref is not None:
+            tau.append(_frames_per_sample(np.eye(self._classes)[labels]))
+        for code, _, _ in self._rate_ref.values():
+            tau.append(_frames_per_sample((decisions == code).astype(np.float64)[:, None]))
+        return np.asarray(tau)
 
     @classmethod
     def from_calibration(
@@ -500,7 +642,8 @@ class Monitor:
     def snapshot(self) -> dict[str, Any]:
         """The state as of the last check, JSON-able: overall and per-monitor state and
         statistics, the monitors that moved (worst first), frames seen and in the window,
-        and the monitors that are off and why."""
+        the reference (and whether it is still being learnt: ``"warming up"``) and the
+        monitors that are off and why."""
         r = self._result
         monitors: dict[str, dict[str, Any]] = {}
         for i, (name, kind) in enumerate(zip(self._watch_names, self._kinds, strict=True)):
@@ -516,6 +659,17 @@ class Monitor:
             "moved": list(r.moved),
             "monitors": monitors,
             "off": dict(self.off),
+            "reference": self._reference(),
+        }
+
+    def _reference(self) -> dict[str, Any]:
+        if not self._warmup:
+            return {"kind": "calibration", "frames": self._m, "status": "ready"}
+        return {
+            "kind": "warmup",
+            "frames": self._warmed,
+            "of": self.config.warmup_frames,
+            "status": "warming up" if self._warming else "ready",
         }
 
     # -- every check_every frames -----------------------------------------------------------
@@ -523,16 +677,25 @@ class Monitor:
     def _check(self) -> None:
         block = np.asarray(self._pending, np.float64)
         self._pending.clear()
+        self._checks += 1
         t = block[:, 0]
         bins = np.empty((len(block), len(self._names)), np.int64)
         for j, edges in enumerate(self._bins.edges):
             # NaN sorts past every edge: an undefined statistic counts as extreme.
             bins[:, j] = np.searchsorted(edges, block[:, 3 + j], side="left")
         bins += self._bin_offset
-        self._push(bins, block[:, 1].astype(np.int64), block[:, 2].astype(np.int64), t)
+        labels, decisions = block[:, 1].astype(np.int64), block[:, 2].astype(np.int64)
+        if self._warming:
+            k = self._warm(bins, labels, decisions)
+            bins, labels, decisions, t = bins[k:], labels[k:], decisions[k:], t[k:]
+            if not len(t):
+                self._result = _Result(
+                    float(block[-1, 0]), self._checks, False, 0, 0.0, self._level.copy(), ()
+                )
+                return
+        self._push(bins, labels, decisions, t)
         now = float(t[-1])
         self._evict(self._older_than(now - self.config.window_seconds))
-        self._checks += 1
         evaluated = self._size >= self.config.min_frames
         seconds = float(now - self._ring_t[self._start]) if self._size else 0.0
         if not evaluated:
@@ -551,6 +714,20 @@ class Monitor:
         )  # fmt: skip
         if len(changed):
             self._emit(changed, now, moved)
+
+    def _warm(self, bins: Counts, labels: Counts, decisions: Counts) -> int:
+        """Counts the first of these frames into the warm-up, up to its length; how many."""
+        k = min(len(bins), self.config.warmup_frames - self._warmed)
+        self._warm_rows.append((bins[:k], labels[:k], decisions[:k]))
+        self._fine += np.bincount(bins[:k].ravel(), minlength=len(self._fine))
+        if self._classes:
+            self._class_counts += np.bincount(labels[:k], minlength=self._classes)
+        self._decision_counts += np.bincount(decisions[:k], minlength=3)
+        self._warmed += k
+        if self._warmed >= self.config.warmup_frames:
+            self._end_warmup()
+            self._warming = False
+        return k
 
     def _push(self, bins: Counts, labels: Counts, decisions: Counts, t: Floats) -> None:
         n = self.config.window_frames
@@ -594,21 +771,22 @@ class Monitor:
     ) -> tuple[Floats, Floats, dict[str, Floats], dict[str, dict[str, Any]]]:
         """Every monitor's effect and -log10 p, and the figures snapshots show."""
         b, n, m = self._bins, self._size, self._m
+        signals_tau = self._tau[: len(self._names)]
         fine = self._fine.reshape(len(self._names), b.width)
         # KS, two-sample against the calibration's quantile table, at every distinct quantile.
         ecdf = np.cumsum(fine, axis=1)[:, :-1] / n
         distance = np.max(np.abs(ecdf - b.cdf), axis=1)
-        log10p = _ks_log10_sf(distance, n if m is None else n * m / (n + m))
+        log10p = _ks_log10_sf(distance, (n if m is None else n * m / (n + m)) / signals_tau)
         # PSI over the coarse bins, smoothed so that an empty bin is rare rather than never.
         coarse = np.bincount(b.coarse_of, weights=self._fine, minlength=len(b.coarse_share))
         p, q = (coarse + _SMOOTHING) / (n + _SMOOTHING * self._per_bin), self._q
         raw = np.bincount(b.coarse_signal, weights=(p - q) * np.log(p / q))
-        psi = np.maximum(raw - _psi_noise(b.coarse_bins, n, m), 0.0)
+        psi = np.maximum(raw - signals_tau * _psi_noise(b.coarse_bins, n, m), 0.0)
         # Which way it moved: the window's median, to the resolution of the quantile table.
         median = b.upper[np.arange(len(fine)), np.argmax(ecdf >= 0.5, axis=1)]
         signals = {
             "psi": psi, "psi_raw": raw, "ks": distance, "p": 10.0**-log10p,
-            "median": median, "reference_median": b.median,
+            "median": median, "reference_median": b.median, "frames_per_sample": signals_tau,
         }  # fmt: skip
         effects, sigs = [psi], [log10p]
         others: dict[str, dict[str, Any]] = {}
@@ -616,11 +794,14 @@ class Monitor:
             effect, sig, others["class_mix"] = self._class_mix(n)
             effects.append(np.array([effect]))
             sigs.append(np.array([sig]))
-        for name, (code, count, frames) in self._rate_ref.items():
+        at = len(self._names) + (self._class_ref is not None)
+        for i, (name, (code, count, frames)) in enumerate(self._rate_ref.items(), at):
             x = int(self._decision_counts[code])
-            rate, expected = x / n, count / frames
-            sig = _rate_log10p(x, n, count, frames)
-            others[name] = {"rate": rate, "expected": expected, "p": 10.0**-sig}
+            rate, expected, tau = x / n, count / frames, float(self._tau[i])
+            sig = _rate_log10p(x, n, count, frames, tau)
+            others[name] = {
+                "rate": rate, "expected": expected, "p": 10.0**-sig, "frames_per_sample": tau
+            }  # fmt: skip
             effects.append(np.array([rate - expected]))
             sigs.append(np.array([sig]))
         return np.concatenate(effects), np.concatenate(sigs), signals, others
@@ -634,10 +815,12 @@ class Monitor:
         # the same (O − E)², and 1/E_live + 1/E_ref = (n + m)² / (n · m · total).
         diff = live - total * (n / (n + m))
         chi2 = (n + m) ** 2 / (n * m) * float(np.dot(diff, diff / np.maximum(total, 1)))
-        sig = _chi2_log10_sf(chi2, int(np.count_nonzero(total)) - 1)
+        # Runs of frames of one item count as one observation each.
+        tau = float(self._tau[len(self._names)])
+        sig = _chi2_log10_sf(chi2 / tau, int(np.count_nonzero(total)) - 1)
         p, q = (live + _SMOOTHING) / (n + _SMOOTHING * k), self._class_q
         raw = float(np.dot(p - q, np.log(p / q)))
-        psi = max(0.0, raw - (k - 1) * (1 / n + 1 / m))
+        psi = max(0.0, raw - tau * (k - 1) * (1 / n + 1 / m))
         top = int(np.argmax(live * m - ref * n))
         detail = {
             "psi": psi,
@@ -647,6 +830,7 @@ class Monitor:
             "most_over": self._labels[top] if self._labels else top,
             "share": float(live[top] / n),
             "expected_share": float(ref[top] / m),
+            "frames_per_sample": tau,
         }
         return psi, sig, detail
 

@@ -23,7 +23,7 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -177,13 +177,21 @@ def _fashion_labels() -> npt.NDArray[np.uint8]:
     return labels
 
 
-def schedule(seed: int = SEED) -> Schedule:
+def schedule(
+    seed: int = SEED,
+    blocks: Sequence[tuple[str, int]] = BLOCKS,
+    freeze_at: tuple[int, int, int] | None = FREEZE_AT,
+) -> Schedule:
     """Which object arrives when, under which condition. Reads only Fashion-MNIST's labels,
-    so the plan is cheap to recompute (the tests compare it with ``line.json``)."""
+    so the plan is cheap to recompute (the tests compare it with ``line.json``).
+
+    ``blocks`` and ``freeze_at`` (None: the feed never freezes) make other lines from the same
+    parts, e.g. a long stretch of normal items and then dimmed lights (tests/test_drift_video.py);
+    the defaults make the bundled video."""
     rng = np.random.default_rng(seed)
     labels = _fashion_labels()
     by_class = [np.flatnonzero(labels == c) for c in range(len(CLASSES))]
-    items = sum(n for condition, n in BLOCKS if condition != "foreign")
+    items = sum(n for condition, n in blocks if condition != "foreign")
     # Every class in turn, in a shuffled order, so a short video still shows all of them.
     class_order = np.concatenate([rng.permutation(len(CLASSES)) for _ in range(-(-items // 10))])
     foreign = [f"mnist:{i}" for i in rng.choice(5000, DIGITS, replace=False)]
@@ -191,7 +199,7 @@ def schedule(seed: int = SEED) -> Schedule:
     foreign = [foreign[i] for i in rng.permutation(len(foreign))]
     cycles: list[Cycle] = []
     start, item = 0, 0
-    for condition, count in BLOCKS:
+    for condition, count in blocks:
         for _ in range(count):
             if condition == "foreign":
                 source, label = foreign.pop(), None
@@ -204,8 +212,10 @@ def schedule(seed: int = SEED) -> Schedule:
             cycle = Cycle(start, condition, Thing(source, label, dx, dy), dwell)
             cycles.append(cycle)
             start = cycle.end
-    block, index, into = FREEZE_AT
-    frozen_start = cycles[sum(n for _, n in BLOCKS[:block]) + index].station + into
+    if freeze_at is None:
+        return Schedule(tuple(cycles), start + TRANSIT, (0, 0))
+    block, index, into = freeze_at
+    frozen_start = cycles[sum(n for _, n in blocks[:block]) + index].station + into
     return Schedule(tuple(cycles), start + TRANSIT, (frozen_start, frozen_start + FROZEN))
 
 
@@ -381,8 +391,8 @@ def _cycle_at(s: Schedule, t: int) -> Cycle:
     return s.cycles[-1]
 
 
-def frames(s: Schedule, seed: int = SEED) -> Iterator[npt.NDArray[np.uint8]]:
-    """The video's frames, H×W grey uint8."""
+def frames(s: Schedule, seed: int = SEED, dim: float = DIM) -> Iterator[npt.NDArray[np.uint8]]:
+    """The video's frames, H×W grey uint8; ``dim`` is the light left in a "dim" block."""
     import cv2
 
     rng = np.random.default_rng(seed + 1)
@@ -418,7 +428,7 @@ def frames(s: Schedule, seed: int = SEED) -> Iterator[npt.NDArray[np.uint8]]:
                 look = looks[c.thing.source] = _appearance(c.thing.source)
             _place(scene, look, left, c.thing.dy)
         if condition == "dim":
-            scene *= DIM
+            scene *= dim
         elif condition == "blur":
             scene = np.asarray(cv2.GaussianBlur(scene, (0, 0), BLUR_SIGMA), np.float32)
         out = np.clip(scene + SENSOR_NOISE * noise, 0, 255).round().astype(np.uint8)
@@ -439,15 +449,16 @@ X264 = (
 ).split()
 
 
-def encode(video: Iterable[npt.NDArray[np.uint8]], out: Path) -> None:
-    """Pipes grey HEIGHT×WIDTH frames through the ffmpeg CLI into ``out`` (atomically)."""
+def encode(video: Iterable[npt.NDArray[np.uint8]], out: Path, x264: Sequence[str] = X264) -> None:
+    """Pipes grey HEIGHT×WIDTH frames through the ffmpeg CLI into ``out`` (atomically), with
+    the committed encoder settings unless ``x264`` says otherwise."""
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=out.suffix)
     os.close(fd)
     cmd = [
         "ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
         "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{WIDTH}x{HEIGHT}", "-r", str(FPS),
-        "-i", "-", "-an", *X264,
+        "-i", "-", "-an", *x264,
         "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact",
         "-movflags", "+faststart", tmp,
     ]  # fmt: skip
@@ -463,6 +474,24 @@ def encode(video: Iterable[npt.NDArray[np.uint8]], out: Path) -> None:
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def render(
+    out: Path,
+    blocks: Sequence[tuple[str, int]],
+    *,
+    seed: int = SEED,
+    dim: float = DIM,
+    preset: str = "slow",
+) -> Schedule:
+    """A line video of other ``blocks`` (no frozen feed) into ``out``, with the bundled video's
+    belt, items, camera and encoding, and its plan. ``preset`` trades x264's compression for
+    speed; the CRF, and so the picture quality, stays the committed one."""
+    s = schedule(seed, blocks, freeze_at=None)
+    x264 = list(X264)
+    x264[x264.index("-preset") + 1] = preset
+    encode(frames(s, seed, dim), out, x264)
+    return s
 
 
 def _sha256(path: Path) -> str:

@@ -40,6 +40,7 @@ from edge.monitor import (
     Monitor,
     MonitorConfig,
     _chi2_log10_sf,
+    _frames_per_sample,
     _ks_log10_sf,
     _norm_log10_sf,
 )
@@ -48,6 +49,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "fashion-line"
 FPS = 10.0
 STABLE = 2000  # frames before the change in the drift streams
+#: The calibration as the reference: these streams are resampled from the calibration's own
+#: kind of images, which is what that reference is for (the warm-up has tests of its own).
+CALIBRATION = MonitorConfig(reference="calibration")
 
 
 def _datasets() -> ModuleType:
@@ -151,7 +155,7 @@ class Run:
 
 
 def run(world: World, rows: list[Row], config: MonitorConfig | None = None) -> Run:
-    cfg = config or MonitorConfig()
+    cfg = config or CALIBRATION
     monitor = Monitor.from_calibration(world.calibration, cfg, labels=world.labels)
     states: list[str] = []
     closest, which = 0.0, ""
@@ -296,8 +300,8 @@ def test_after_the_change_is_undone_the_state_steps_down_once(world: World) -> N
 def test_min_dwell_holds_a_state_and_enter_checks_confirm_it(world: World) -> None:
     # One check over the threshold is not enough to enter; with enter_checks=1 it is.
     rows = stream([(world.clothes, STABLE), (world.dimmer, 600)], seed=3)
-    eager = run(world, rows, MonitorConfig(enter_checks=1))
-    patient = run(world, rows, MonitorConfig(enter_checks=3))
+    eager = run(world, rows, MonitorConfig(reference="calibration", enter_checks=1))
+    patient = run(world, rows, MonitorConfig(reference="calibration", enter_checks=3))
     e, p = eager.first("warn", after=STABLE), patient.first("warn", after=STABLE)
     assert e is not None
     assert p is not None
@@ -308,7 +312,9 @@ def test_min_dwell_holds_a_state_and_enter_checks_confirm_it(world: World) -> No
 
 
 def test_the_window_is_bounded_by_time_as_well_as_frames(world: World) -> None:
-    cfg = MonitorConfig(window_frames=500, window_seconds=20, min_frames=100)
+    cfg = MonitorConfig(
+        reference="calibration", window_frames=500, window_seconds=20, min_frames=100
+    )
     monitor = Monitor.from_calibration(world.calibration, cfg)
     rows = stream([(world.clothes, 1000)], seed=0)
     for i, (values, label, decision) in enumerate(rows):
@@ -343,7 +349,7 @@ def test_a_calibration_without_the_drift_reference_still_loads_and_says_what_is_
     assert old.drift is None
     assert old.gate == world.calibration.gate
 
-    monitor = Monitor.from_calibration(old)
+    monitor = Monitor.from_calibration(old, CALIBRATION)
     assert set(monitor.off) == {"class_mix", "review_rate", "reject_rate"}
     assert all("re-run `edge calibrate`" in why for why in monitor.off.values())
     # The signals are still watched, and a new bulb is still found.
@@ -358,7 +364,9 @@ def test_a_calibration_without_the_drift_reference_still_loads_and_says_what_is_
 
 def test_snapshot_is_json_and_events_reach_the_callback(world: World) -> None:
     seen: list[DriftEvent] = []
-    monitor = Monitor.from_calibration(world.calibration, labels=world.labels, on_event=seen.append)
+    monitor = Monitor.from_calibration(
+        world.calibration, CALIBRATION, labels=world.labels, on_event=seen.append
+    )
     empty = monitor.snapshot()
     assert empty["state"] == "ok"
     assert not empty["evaluated"]
@@ -390,6 +398,8 @@ window_frames = 1000
 check_every = 50
 features = ["brightness", "mahalanobis"]
 decision_rates = false
+reference = "calibration"
+warmup_frames = 2000
 """
 
     class Config(msgspec.Struct, forbid_unknown_fields=True):
@@ -397,6 +407,8 @@ decision_rates = false
 
     cfg = msgspec.toml.decode(doc, type=Config).monitor
     assert (cfg.window_frames, cfg.check_every) == (1000, 50)
+    assert (cfg.reference, cfg.warmup_frames) == ("calibration", 2000)
+    assert MonitorConfig().reference == "warmup"
     monitor = Monitor.from_calibration(world.calibration, cfg)
     assert set(monitor.snapshot()["monitors"]) == {"brightness", "mahalanobis", "class_mix"}
     assert monitor.off == {
@@ -407,6 +419,10 @@ decision_rates = false
         msgspec.toml.decode(b"[monitor]\nwindows = 3\n", type=Config)
     with pytest.raises(msgspec.ValidationError, match=r"min_frames <= window_frames.*\$\.monitor"):
         msgspec.toml.decode(b"[monitor]\nwindow_frames = 100\n", type=Config)
+    with pytest.raises(msgspec.ValidationError, match=r"Invalid enum value 'lab'.*reference"):
+        msgspec.toml.decode(b'[monitor]\nreference = "lab"\n', type=Config)
+    with pytest.raises(ValueError, match="warmup_frames >= min_frames"):
+        MonitorConfig(warmup_frames=100)
     with pytest.raises(ValueError, match="0 < p_alert <= p_warn < 1"):
         MonitorConfig(p_warn=1e-6, p_alert=1e-3)
     with pytest.raises(ValueError, match=r"0\.333 is not a calibration quantile level"):
@@ -416,7 +432,7 @@ decision_rates = false
 
 
 def test_bad_frames_are_one_clear_error(world: World) -> None:
-    monitor = Monitor.from_calibration(world.calibration)
+    monitor = Monitor.from_calibration(world.calibration, CALIBRATION)
     (values, label, _), *_ = stream([(world.clothes, 1)], seed=0)
     with pytest.raises(ValueError, match=r"signals lack \['knn'\]"):
         monitor.update({k: v for k, v in values.items() if k != "knn"}, label, "ACCEPT", 0.0)
@@ -456,7 +472,7 @@ def test_class_mix_is_pearsons_chi_square_of_window_against_calibration(world: W
     stats = pytest.importorskip("scipy.stats")
     drift = world.calibration.drift
     assert drift is not None
-    monitor = Monitor.from_calibration(world.calibration)
+    monitor = Monitor.from_calibration(world.calibration, CALIBRATION)
     live = np.array([90, 40, 55, 50, 45, 52, 48, 50, 20, 50])
     monitor._class_counts = live
     _, log10p, detail = monitor._class_mix(int(live.sum()))
@@ -468,8 +484,115 @@ def test_class_mix_is_pearsons_chi_square_of_window_against_calibration(world: W
 
 def test_update_between_checks_does_no_statistics(world: World) -> None:
     # The per-frame path appends a row; only every check_every-th frame bins and tests.
-    monitor = Monitor.from_calibration(world.calibration)
+    monitor = Monitor.from_calibration(world.calibration, CALIBRATION)
     rows = stream([(world.clothes, 1000)], seed=0)
     for i, (values, label, decision) in enumerate(rows):
         monitor.update(values, label, decision, i / FPS)
         assert monitor.snapshot()["checks"] == (i + 1) // monitor.config.check_every
+
+
+# -- the warm-up reference -------------------------------------------------------------------
+
+
+def station(world: World, frames: int, seed: int, clothes: Frames | None = None) -> list[Row]:
+    """A station's stream: what the calibration never saw is part of its normal (3 in 10
+    objects are digits) and each object stays for 20 frames, as on a line."""
+    rng = np.random.default_rng(seed)
+    rows: list[Row] = []
+    items = stream([(clothes or world.clothes, frames // 20)], seed)
+    digits = stream([(world.digits, frames // 20)], seed + 100)
+    for item, digit in zip(items, digits, strict=True):
+        rows += [digit if rng.random() < 0.3 else item] * 20
+    return rows
+
+
+def test_the_warmup_reference_is_the_stations_own_normal(world: World) -> None:
+    warmup = MonitorConfig().warmup_frames
+    rows = station(world, warmup + 4000, seed=0)
+    # Against the calibration this station is never normal...
+    assert run(world, rows).states[-1] == "alert"
+    # ...against its own first frames it is, over 4 000 frames after the warm-up.
+    r = run(world, rows, MonitorConfig())
+    assert set(r.states) == {"ok"}
+    assert r.monitor.events == []
+    snap = r.monitor.snapshot()
+    assert snap["reference"] == {
+        "kind": "warmup",
+        "frames": warmup,
+        "of": warmup,
+        "status": "ready",
+    }
+    assert snap["evaluated"]
+    # Each object is 20 frames in a row: the monitor measured about that on the warm-up (an
+    # estimate from 75 objects: 19-36) and counts each run as one observation.
+    tau = [m["frames_per_sample"] for m in snap["monitors"].values()]
+    assert 15 < float(np.median(tau)) < 30, tau
+    assert min(tau) > 10, tau
+    # Measured 0.65 (mahalanobis); seeds 1 and 2: 0.89 (msp), 0.48 (sharpness).
+    assert r.closest < 0.8, (r.closest, r.closest_monitor)
+
+
+def test_the_snapshot_says_warming_up_until_the_reference_is_learnt(world: World) -> None:
+    cfg = MonitorConfig(warmup_frames=600, window_frames=400, min_frames=300)
+    monitor = Monitor.from_calibration(world.calibration, cfg, labels=world.labels)
+    rows = station(world, 1000, seed=1)
+    for i, (values, label, decision) in enumerate(rows):
+        monitor.update(values, label, decision, i / FPS)
+        snap = monitor.snapshot()
+        if i + 1 < 600:
+            assert snap["reference"]["status"] == "warming up"
+            assert snap["reference"]["frames"] == (i + 1) // 25 * 25
+            assert (snap["state"], snap["evaluated"], snap["window"]["frames"]) == ("ok", False, 0)
+    # The warm-up's frames are the reference, not the window: 400 frames since.
+    assert snap["reference"] == {"kind": "warmup", "frames": 600, "of": 600, "status": "ready"}
+    assert snap["window"]["frames"] == 400
+    assert snap["evaluated"]
+    json.dumps(snap, allow_nan=False)
+    assert MonitorConfig(reference="calibration").reference == "calibration"
+    calib = Monitor.from_calibration(world.calibration, CALIBRATION).snapshot()["reference"]
+    frames = world.calibration.drift.frames  # type: ignore[union-attr]
+    assert calib == {"kind": "calibration", "frames": frames, "status": "ready"}
+
+
+@pytest.mark.parametrize(
+    ("change", "bound"),
+    # Measured over seeds 0-2: 599-924 and 449-524 frames. Slower than on independent frames
+    # (test_a_lighting_change_...): a 500-frame window holds only 25 objects here, and a 25%
+    # dimmer bulb on 7 objects in 10 is a small change.
+    [("dimmer", 1000), ("digits", 600)],
+)
+def test_after_the_warmup_a_change_alerts_within_a_bounded_number_of_frames(
+    world: World, change: str, bound: int
+) -> None:
+    warmup = MonitorConfig().warmup_frames
+    for seed in (0, 1, 2):
+        before = station(world, warmup + STABLE, seed)
+        if change == "dimmer":
+            after = station(world, 1500, seed + 10, clothes=world.dimmer)
+        else:  # all digits: a new kind of item takes over the line
+            after = [row for row in stream([(world.digits, 75)], seed) for _ in range(20)]
+        r = run(world, before + after, MonitorConfig())
+        assert set(r.states[: len(before)]) == {"ok"}, seed
+        delay = r.first("alert", after=len(before))
+        assert delay is not None, seed
+        assert delay <= bound, (seed, delay)
+        moved = r.monitor.snapshot()["moved"]
+        if change == "dimmer":
+            assert "bright" in moved, moved
+            assert set(moved) <= {"brightness", "contrast", "sharpness", "dark", "bright"}
+        else:
+            assert {"mahalanobis", "dark", "reject_rate"} <= set(moved), moved
+
+
+def test_frames_per_sample_is_the_integrated_autocorrelation_time() -> None:
+    rng = np.random.default_rng(0)
+    # Independent frames: 1. Each value held for 20 frames: 20. AR(1): (1 + phi) / (1 - phi).
+    assert _frames_per_sample(rng.normal(size=(5000, 1))) == pytest.approx(1.0, abs=0.15)
+    held = np.repeat(rng.normal(size=500), 20)[:, None]
+    assert _frames_per_sample(held) == pytest.approx(20, rel=0.2)
+    phi, x = 0.8, np.zeros(20_000)
+    noise = rng.normal(size=len(x))
+    for i in range(1, len(x)):
+        x[i] = phi * x[i - 1] + noise[i]
+    assert _frames_per_sample(x[:, None]) == pytest.approx((1 + phi) / (1 - phi), rel=0.15)
+    assert _frames_per_sample(np.ones((100, 1))) == 1.0
