@@ -31,44 +31,57 @@ void luma_row(const Image& im, int y, std::uint8_t* out) {
 FrameStats frame_stats(const Image& im, const StatsOptions& options) {
   const int W = im.width, H = im.height;
   thread_local std::vector<std::uint8_t> rows;  // three luma rows for the Laplacian
-  thread_local std::vector<int> hash_col;
   if (rows.size() < static_cast<std::size_t>(3 * W)) rows.resize(static_cast<std::size_t>(3 * W));
-  hash_col.resize(static_cast<std::size_t>(W));
-  for (int x = 0; x < W; ++x) hash_col[static_cast<std::size_t>(x)] = x * kHashCols / W;
+  // Each hash cell's columns are one contiguous run: [col_start[c], col_start[c + 1]).
+  std::array<int, kHashCols + 1> col_start{};
+  for (int c = 0; c <= kHashCols; ++c) col_start[static_cast<std::size_t>(c)] = (c * W + kHashCols - 1) / kHashCols;
 
   std::uint64_t sum = 0, sum_sq = 0, dark = 0, bright = 0;
   std::int64_t lap_sum = 0;
   std::uint64_t lap_sq = 0;
   std::array<std::uint64_t, kHashRows * kHashCols> bins{};
   std::array<std::uint64_t, kHashRows * kHashCols> counts{};
+  const int dark_level = options.dark_level, bright_level = options.bright_level;
 
   for (int y = 0; y < H; ++y) {
     std::uint8_t* cur = rows.data() + static_cast<std::size_t>(y % 3) * W;
     luma_row(im, y, cur);
     const int hy = y * kHashRows / H;
-    std::uint64_t row_sum = 0, row_sq = 0, row_dark = 0, row_bright = 0;
+    // 32-bit sums vectorise; a row of at most 16384 pixels cannot overflow them
+    // (16384 * 255^2 < 2^32).
+    std::uint32_t row_sum = 0, row_sq = 0, row_dark = 0, row_bright = 0;
     for (int x = 0; x < W; ++x) {
-      const std::uint64_t v = cur[x];
+      const std::uint32_t v = cur[x];
       row_sum += v;
       row_sq += v * v;
-      row_dark += v <= static_cast<std::uint64_t>(options.dark_level);
-      row_bright += v >= static_cast<std::uint64_t>(options.bright_level);
+      row_dark += static_cast<std::uint32_t>(static_cast<int>(v) <= dark_level);
+      row_bright += static_cast<std::uint32_t>(static_cast<int>(v) >= bright_level);
     }
     sum += row_sum, sum_sq += row_sq, dark += row_dark, bright += row_bright;
-    for (int x = 0; x < W; ++x) {
-      const int b = hy * kHashCols + hash_col[static_cast<std::size_t>(x)];
-      bins[static_cast<std::size_t>(b)] += cur[x];
-      counts[static_cast<std::size_t>(b)] += 1;
+    for (int c = 0; c < kHashCols; ++c) {
+      const int x0 = col_start[static_cast<std::size_t>(c)], x1 = col_start[static_cast<std::size_t>(c) + 1];
+      std::uint32_t s = 0;
+      for (int x = x0; x < x1; ++x) s += cur[x];
+      const std::size_t b = static_cast<std::size_t>(hy * kHashCols + c);
+      bins[b] += s;
+      counts[b] += static_cast<std::uint64_t>(x1 - x0);
     }
     if (y >= 2 && W >= 3) {  // Laplacian centred on row y - 1
       const std::uint8_t* up = rows.data() + static_cast<std::size_t>((y - 2) % 3) * W;
       const std::uint8_t* mid = rows.data() + static_cast<std::size_t>((y - 1) % 3) * W;
       std::int64_t s = 0;
-      std::uint64_t sq = 0;  // up to 1020^2 a pixel: 32 bits overflow on wide frames
-      for (int x = 1; x < W - 1; ++x) {
-        const std::int32_t l = up[x] + cur[x] + mid[x - 1] + mid[x + 1] - 4 * mid[x];
-        s += l;
-        sq += static_cast<std::uint64_t>(l * l);
+      std::uint64_t sq = 0;
+      // Squares reach 1020^2 a pixel: summed in 32 bits over chunks of 1024, then widened.
+      for (int x0 = 1; x0 < W - 1; x0 += 1024) {
+        const int x1 = std::min(W - 1, x0 + 1024);
+        std::int32_t cs = 0;
+        std::uint32_t csq = 0;
+        for (int x = x0; x < x1; ++x) {
+          const std::int32_t l = up[x] + cur[x] + mid[x - 1] + mid[x + 1] - 4 * mid[x];
+          cs += l;
+          csq += static_cast<std::uint32_t>(l * l);
+        }
+        s += cs, sq += csq;
       }
       lap_sum += s, lap_sq += sq;
     }
