@@ -46,6 +46,7 @@ class StatusLine:
             f"{frames} frames  {fps:5.1f} fps  latency p50 {p50:6.1f} ms  "
             + "  ".join(f"{k} {v}" for k, v in decisions.items())
             + f"  dropped {runner.capture.dropped}  reconnects {runner.capture.reconnects}"
+            + (f"  drift {runner.monitor.state}" if runner.monitor is not None else "")
         )
         self.stream.write("\r" + line[:200] + "\x1b[K")
         self.stream.flush()
@@ -84,7 +85,18 @@ def summary_table(s: Mapping[str, Any]) -> str:
     drift = s.get("drift", {})
     if drift.get("enabled"):
         moved = ", ".join(drift.get("moved", [])[:4])
-        lines.append(f"drift {drift['state']}" + (f" (moved: {moved})" if moved else ""))
+        reference = drift.get("reference", {})
+        warming = (
+            f" (warming up: {reference.get('frames')} of {reference.get('of')} frames)"
+            if reference.get("status") == "warming up"
+            else ""
+        )
+        events = len(drift.get("events", []))
+        lines.append(
+            f"drift {drift['state']}{warming}"
+            + (f", moved: {moved}" if moved else "")
+            + (f", {events} state changes" if events else "")
+        )
     buffer, upload = s.get("buffer", {}), s.get("upload", {})
     if buffer:
         lines.append(
