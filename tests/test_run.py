@@ -67,7 +67,7 @@ def test_bundled_default_runs_and_prints_its_summary(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "40 frames in" in done.stdout
     assert "stage (ms)" in done.stdout
-    assert "drift ok (warming up: 40 of 1500 frames)" in done.stdout
+    assert "drift ok (warming up: " in done.stdout  # the video is shorter than the warm-up
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["frames"] == 40
     assert sum(summary["decisions"].values()) == 40
