@@ -8,12 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edge.errors import INPUT_ERRORS, UsageError
+from edge.errors import UsageError
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
@@ -106,20 +105,7 @@ def register(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m edge.benchmark``: ``edge bench`` without the rest of ``edge``."""
-    parser = argparse.ArgumentParser(prog="edge")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        code: int = args.func(args)
-        return code
-    except INPUT_ERRORS as exc:
-        print(f"edge bench: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception:
-        traceback.print_exc()
-        print("edge bench: internal error (the traceback above)", file=sys.stderr)
-        return 1
+    """``python -m edge.benchmark``: ``edge bench``, with the ``edge`` command's exit codes."""
+    from edge.cli import main as edge_main
+
+    return edge_main(["bench", *(sys.argv[1:] if argv is None else argv)])

@@ -11,12 +11,19 @@ import hashlib
 import re
 from urllib.parse import quote, urlsplit
 
-import certifi
 import urllib3
 
 from edge.errors import ConfigError
 from edge.upload.config import UploadConfig
-from edge.upload.targets import StoreError, describe, env, is_loopback, redact, strip_userinfo
+from edge.upload.targets import (
+    StoreError,
+    connection_pool,
+    describe,
+    env,
+    is_loopback,
+    redact,
+    strip_userinfo,
+)
 
 _MD5 = re.compile(r'^(?:W/)?"?([0-9a-fA-F]{32})"?$')
 
@@ -51,14 +58,7 @@ class HttpTarget:
         self._base = base_url.rstrip("/")
         self._token = token
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-            maxsize=max(2, parallel),
-            # The uploader retries with backoff and jitter; urllib3 must not do it twice.
-            retries=urllib3.Retry(total=0, redirect=0, raise_on_status=False),
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=ca_file or certifi.where(),
-        )
+        self._http = connection_pool(connect_timeout, read_timeout, parallel, ca_file)
 
     @classmethod
     def from_uri(cls, uri: str, config: UploadConfig) -> HttpTarget:

@@ -12,7 +12,6 @@ import hashlib
 import io
 from urllib.parse import urlsplit
 
-import certifi
 import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
@@ -21,7 +20,7 @@ from minio.helpers import check_bucket_name
 from edge.errors import ConfigError
 from edge.upload.config import UploadConfig
 from edge.upload.layout import split_prefix
-from edge.upload.targets import StoreError, describe, env, redact
+from edge.upload.targets import StoreError, connection_pool, describe, env, redact
 
 # Codes S3 answers when it is busy or briefly broken: retry later, quietly.
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
@@ -52,15 +51,7 @@ class S3Target:
         self.bucket = bucket
         self.prefix = prefix
         self._secrets = tuple(s for s in (access_key, secret_key, session_token) if s)
-        # No retries inside urllib3 (the uploader backs off itself, with jitter, and counts);
-        # timeouts bound how long stop() can wait on a stalled store.
-        self._http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-            maxsize=max(2, parallel),
-            retries=urllib3.Retry(total=0, redirect=0, raise_on_status=False),
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=ca_file or certifi.where(),
-        )
+        self._http = connection_pool(connect_timeout, read_timeout, parallel, ca_file)
         self._client = Minio(
             parts.netloc,
             access_key=access_key,

@@ -13,6 +13,9 @@ from collections.abc import Iterable
 from typing import Protocol
 from urllib.parse import urlsplit
 
+import certifi
+import urllib3
+
 from edge.errors import ConfigError
 from edge.upload.config import UploadConfig
 
@@ -55,6 +58,21 @@ class Target(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def connection_pool(
+    connect_timeout: float, read_timeout: float, parallel: int, ca_file: str | None
+) -> urllib3.PoolManager:
+    """The HTTP connections of a network target: TLS verified, no retries inside urllib3
+    (the uploader backs off itself, with jitter, and counts), and timeouts that bound how
+    long stop() can wait on a stalled store."""
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+        maxsize=max(2, parallel),
+        retries=urllib3.Retry(total=0, redirect=0, raise_on_status=False),
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=ca_file or certifi.where(),
+    )
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
