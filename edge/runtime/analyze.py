@@ -24,13 +24,13 @@ import numpy.typing as npt
 from edge._native import _core
 from edge._preprocess import Preprocessor, Src
 from edge.calibration import Calibration
+from edge.gate import STATISTICS
 from edge.model import Model, Prediction
 from edge.ood import OodReference
 from edge.runtime.capture import Frame
 from edge.runtime.policy import Policy, Verdict
 
 TOP_K = 3
-STATISTICS = ("brightness", "contrast", "sharpness", "dark", "bright")
 
 
 @dataclass(slots=True)

@@ -29,6 +29,8 @@ from edge.errors import SourceError
 Image = npt.NDArray[np.uint8]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 _SYNTHETIC = re.compile(r"synthetic:(\d+)x(\d+)")
+#: Cameras and network streams: live sources, read through OpenCV, never a path to check.
+LIVE_PREFIXES = ("/dev/", "rtsp://", "rtsps://", "http://", "https://")
 # OpenCV reads FFmpeg's options from the environment at open time: serialise the opens.
 _FFMPEG_OPTIONS_LOCK = threading.Lock()
 
@@ -59,8 +61,7 @@ class VideoReader:
 
     def __init__(self, uri: str, config: SourceConfig) -> None:
         target: str | int = int(uri) if uri.isdigit() else uri
-        self.live = isinstance(target, int) or uri.startswith(("/dev/", "rtsp://", "rtsps://"))
-        self.live |= uri.startswith(("http://", "https://"))
+        self.live = isinstance(target, int) or uri.startswith(LIVE_PREFIXES)
         timeout_ms = int(config.timeout * 1000)
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC]
         params.append(timeout_ms)
@@ -162,10 +163,7 @@ def open_reader(uri: str, config: SourceConfig) -> Reader:
         return SyntheticReader(int(synthetic[1]), int(synthetic[2]), config)
     if uri.startswith("file://"):
         uri = uri.removeprefix("file://")
-    is_stream = uri.isdigit() or uri.startswith(
-        ("/dev/", "rtsp://", "rtsps://", "http://", "https://")
-    )
-    if not is_stream:
+    if not (uri.isdigit() or uri.startswith(LIVE_PREFIXES)):
         if Path(uri).is_dir() or glob.has_magic(uri):
             return ImageDirReader(uri, config)
         if not Path(uri).is_file():

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import msgspec
@@ -446,8 +447,6 @@ def _drain(q: queue.Queue[Any], on_idle: Callable[[], None] | None = None) -> An
 
 def open_runner(config: Config, **kwargs: Any) -> Runner:
     """A :class:`Runner`, with the model directory checked first for a clearer message."""
-    from pathlib import Path
-
     if not Path(config.model.path).is_dir():
         raise ModelError(f"model directory {config.model.path} does not exist")
     return Runner(config, **kwargs)
