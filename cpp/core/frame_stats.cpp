@@ -11,19 +11,38 @@ namespace {
 
 constexpr int kHashCols = 9, kHashRows = 8;
 
-void luma_row(const Image& im, int y, std::uint8_t* out) {
+// Luma of one row of C-byte pixels. The weights sit at the colours' byte positions, so the
+// loop has no lookups and, with C a constant, the compiler vectorises the strided loads.
+template <int C>
+void luma_row_c(const std::uint8_t* __restrict row, int width, const std::array<int, 3>& weight,
+                std::uint8_t* __restrict out) {
+  constexpr int kShift = 14;
+  const int w0 = weight[0], w1 = weight[1], w2 = weight[2];
+  for (int x = 0; x < width; ++x) {
+    const std::uint8_t* p = row + static_cast<std::ptrdiff_t>(x) * C;
+    out[x] = static_cast<std::uint8_t>((p[0] * w0 + p[1] * w1 + p[2] * w2 + (1 << (kShift - 1))) >>
+                                       kShift);
+  }
+}
+
+void luma_row(const Image& im, int y, const std::array<int, 3>& weight, std::uint8_t* out) {
   const std::uint8_t* row = im.data + static_cast<std::ptrdiff_t>(y) * im.stride;
-  if (im.channels == 1) {
-    for (int x = 0; x < im.width; ++x) out[x] = row[x];
-    return;
+  switch (im.channels) {
+    case 1: std::copy(row, row + im.width, out); break;
+    case 3: luma_row_c<3>(row, im.width, weight, out); break;
+    default: luma_row_c<4>(row, im.width, weight, out); break;
   }
-  // cv::cvtColor's BT.601 coefficients in 14-bit fixed point, rounded.
-  constexpr int kR = 4899, kG = 9617, kB = 1868, kShift = 14;
-  for (int x = 0; x < im.width; ++x) {
-    const std::uint8_t* p = row + static_cast<std::ptrdiff_t>(x) * im.channels;
-    out[x] = static_cast<std::uint8_t>(
-        (p[im.red] * kR + p[im.green] * kG + p[im.blue] * kB + (1 << (kShift - 1))) >> kShift);
+}
+
+// cv::cvtColor's BT.601 coefficients in 14-bit fixed point, rounded, at each colour's byte.
+std::array<int, 3> luma_weights(const Image& im) {
+  std::array<int, 3> w{};
+  if (im.channels >= 3) {
+    w[static_cast<std::size_t>(im.red)] = 4899;
+    w[static_cast<std::size_t>(im.green)] = 9617;
+    w[static_cast<std::size_t>(im.blue)] = 1868;
   }
+  return w;
 }
 
 }  // namespace
@@ -42,10 +61,11 @@ FrameStats frame_stats(const Image& im, const StatsOptions& options) {
   std::array<std::uint64_t, kHashRows * kHashCols> bins{};
   std::array<std::uint64_t, kHashRows * kHashCols> counts{};
   const int dark_level = options.dark_level, bright_level = options.bright_level;
+  const std::array<int, 3> weight = luma_weights(im);
 
   for (int y = 0; y < H; ++y) {
     std::uint8_t* cur = rows.data() + static_cast<std::size_t>(y % 3) * W;
-    luma_row(im, y, cur);
+    luma_row(im, y, weight, cur);
     const int hy = y * kHashRows / H;
     // 32-bit sums vectorise; a row of at most 16384 pixels cannot overflow them
     // (16384 * 255^2 < 2^32).
