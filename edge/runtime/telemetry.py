@@ -39,8 +39,10 @@ class Latencies:
     """The last ``capacity`` values of each stage, for percentiles that describe the run now
     rather than its whole history, in fixed memory."""
 
-    def __init__(self, capacity: int = 1 << 16) -> None:
-        self._values = np.zeros((len(STAGES), capacity), np.float64)
+    def __init__(self, capacity: int = 1 << 13) -> None:
+        # Filled, not np.zeros: calloc'd pages would be faulted in one by one as frames
+        # arrive, and the ring's first lap would look like a leak in the process's RSS.
+        self._values = np.full((len(STAGES), capacity), 0.0)
         self._n = 0
 
     def add(self, timings: Mapping[str, float]) -> None:
