@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Debian packages the tests use (real data and real parts, see README).
 APT_PACKAGES := dataset-fashion-mnist ffmpeg
 
-.PHONY: run eval test test-all lint bench asan install apt clean
+.PHONY: run eval calibrate-efficientnet test test-all lint bench asan install apt clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,15 @@ run: install apt
 eval: install apt $(DATA)/fmnist-test.npz $(DATA)/mnist.npz
 	$(BIN)/edge eval --model models/fashion-line --id $(DATA)/fmnist-test.npz \
 		--ood mnist=$(DATA)/mnist.npz --corrupt --json $(DATA)/eval.json --report $(DATA)/eval.html
+
+# EfficientNet-Lite0's shipped calibration, without labels: 30 views of each of opencv-doc's
+# photos (scikit-image's and scikit-learn's are held out for evaluation; see README).
+$(DATA)/photos-%.npz: | install
+	$(BIN)/python scripts/datasets.py photos --split $* --out $@
+calibrate-efficientnet: install
+	$(MAKE) apt APT_PACKAGES=opencv-doc
+	$(MAKE) $(DATA)/photos-calibration.npz
+	$(BIN)/edge calibrate --model models/efficientnet-lite0 --data $(DATA)/photos-calibration.npz
 
 test: install apt
 	$(BIN)/python -m pytest -q

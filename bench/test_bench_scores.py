@@ -2,13 +2,18 @@
 
 Per frame: statistics of the model's 224×224 view, the logit scores of 1 000 classes, and the
 embedding scores of a 1 280-d embedding (projected to 256, 1 000 class means, a bank of 2 048).
-Each benchmark checks its answer against the NumPy one, so a fast wrong kernel fails.
+Each benchmark checks its answer against the NumPy one, so a fast wrong kernel fails. The last
+one also times EfficientNet-Lite0's int8 inference (LiteRT, 1 thread) in the same run and
+reports the gate's cost as a share of it (the target: under 5%).
 
-    pytest bench/test_bench_scores.py --benchmark-only
+    pytest bench/test_bench_scores.py --benchmark-only -s
 """
 
 from __future__ import annotations
 
+import statistics
+import time
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -19,6 +24,9 @@ from edge import _core
 from edge.ood import OodReference
 
 CLASSES, DIM_IN, BANK = 1000, 1280, 2048
+EFFICIENTNET = Path(__file__).resolve().parents[1] / "models" / "efficientnet-lite0"
+#: The gate's budget, as a share of the model's inference time.
+BUDGET = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +114,41 @@ def test_gate_ours(
     assert logit.energy == pytest.approx(want_logit[1], rel=1e-4)
     assert maha == pytest.approx(want_emb[0], rel=1e-3)
     assert knn == pytest.approx(want_emb[1], rel=1e-3, abs=1e-4)
+
+
+def median_seconds(call: Any, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+@pytest.mark.benchmark(group="gate per frame, as a share of EfficientNet-Lite0 inference")
+def test_gate_share_of_inference(
+    benchmark: Any, view: np.ndarray, frame_outputs: Any, reference: OodReference
+) -> None:
+    pytest.importorskip("ai_edge_litert", reason="the inference time needs LiteRT")
+    from edge.model import load_model
+
+    logits, emb = frame_outputs
+    scorer = reference.scorer()
+    benchmark(gate_ours, view, logits, emb, scorer)
+    gate = benchmark.stats.stats.median
+    numpy_gate = median_seconds(lambda: gate_numpy(view, logits, emb, reference), 300)
+    model = load_model(EFFICIENTNET, backend="tflite", threads=1)
+    tensor = model.preprocessor_for("gray")(view)
+    for _ in range(3):  # first runs pay for lazy allocation
+        model.run(tensor)
+    inference = median_seconds(lambda: model.run(tensor), 200)
+    share = gate / inference
+    benchmark.extra_info.update(
+        inference_ms=inference * 1e3, numpy_gate_ms=numpy_gate * 1e3, share=share
+    )
+    print(
+        f"\ngate {gate * 1e3:.3f} ms (NumPy {numpy_gate * 1e3:.3f} ms), EfficientNet-Lite0 "
+        f"LiteRT 1 thread {inference * 1e3:.2f} ms: gate = {share:.1%} of inference"
+    )
+    assert gate < numpy_gate
+    assert share < BUDGET

@@ -1,4 +1,4 @@
-"""``edge calibrate``: what "normal" looks like for a model, measured on labelled data.
+"""``edge calibrate``: what "normal" looks like for a model, measured on in-distribution data.
 
 Writes into the model directory, and records in its manifest with the data's sha256:
 
@@ -9,7 +9,13 @@ Writes into the model directory, and records in its manifest with the data's sha
 
 The data is split once, reproducibly: the OOD reference is fitted on one part and everything
 measured on it (temperature, bands, thresholds) on the other, so k-NN distances are not
-measured against the very points in the bank.
+measured against the very points in the bank. Data with ``groups`` is split by group.
+
+Without labels (a model with more classes than anyone can label offline) the temperature and
+the review threshold are not fitted: both need to know which answers are right, and fitting
+them on the model's own answers would only confirm them. The temperature stays 1, nothing is
+sent to review on confidence, and the file says so. The gate decides on the frame statistics
+and the k-NN distance (:data:`edge.gate.UNLABELLED_SIGNALS`).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from edge._native import _core
 from edge._preprocess import Preprocessor
 from edge.data import Dataset
 from edge.errors import DataError
-from edge.gate import Gate
+from edge.gate import DEFAULT_SIGNALS, UNLABELLED_SIGNALS, Gate
 from edge.manifest import MANIFEST_NAME, Manifest
 from edge.model import Model
 from edge.ood import OodReference
@@ -108,13 +114,18 @@ class Calibration:
     figures: Mapping[str, float]
     #: None in files written before the drift monitor existed (they still load).
     drift: DriftReference | None = None
+    #: False when calibrated without labels: temperature 1 and review confidence 0 are then
+    #: neutral values, not fitted ones.
+    labelled: bool = True
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
+            "labelled": self.labelled,
             "temperature": self.temperature,
+            "temperature_fitted": self.labelled,
             "gate": self.gate.to_json(),
-            "review": {"confidence": self.review_confidence},
+            "review": {"confidence": self.review_confidence, "fitted": self.labelled},
             "data_sha256": self.data_sha256,
             "figures": dict(self.figures),
         }
@@ -133,6 +144,7 @@ class Calibration:
                 data_sha256=str(doc["data_sha256"]),
                 figures=dict(doc.get("figures", {})),
                 drift=None if drift is None else DriftReference.from_json(drift),
+                labelled=bool(doc.get("labelled", True)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{CALIBRATION_FILE} is malformed: {exc}") from exc
@@ -207,10 +219,19 @@ def review_threshold(
     return float(confidence[order][ok[-1]])
 
 
-def split(n: int, seed: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    order = np.random.default_rng(seed).permutation(n)
-    cut = round(n * REFERENCE_SHARE)
-    return np.sort(order[:cut]), np.sort(order[cut:])
+def split(
+    n: int, seed: int, groups: npt.NDArray[np.int64] | None = None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Indices of the part the OOD reference is fitted on and of the part it is measured on;
+    with ``groups``, whole groups go to one part."""
+    if groups is None:
+        order = np.random.default_rng(seed).permutation(n)
+        cut = round(n * REFERENCE_SHARE)
+        return np.sort(order[:cut]), np.sort(order[cut:])
+    names = np.unique(groups)
+    order = np.random.default_rng(seed).permutation(names)
+    fitted = np.isin(groups, order[: round(len(names) * REFERENCE_SHARE)])
+    return np.nonzero(fitted)[0], np.nonzero(~fitted)[0]
 
 
 def calibrate(
@@ -222,42 +243,50 @@ def calibrate(
     seed: int = 0,
     progress: Progress = iter,
 ) -> tuple[Calibration, OodReference]:
-    """Fits temperature, OOD reference, gate and review threshold on labelled ``data``."""
-    if data.labels is None:
-        raise DataError(f"{data.path}: calibration needs labels (a 'labels' array)")
+    """Fits OOD reference, gate and, on labelled ``data``, temperature and review threshold."""
     if len(data) < 50:
         raise DataError(f"{data.path}: {len(data)} images are too few to calibrate on (>= 50)")
+    if data.groups is not None and len(np.unique(data.groups)) < 3:
+        raise DataError(f"{data.path}: calibration needs 3 or more groups to split by group")
     classes = len(model.labels)
     out = run_model(model, data, progress)
-    fit_part, measure_part = split(len(data), seed)
+    fit_part, measure_part = split(len(data), seed, data.groups)
     labels = data.labels
     reference = OodReference.fit(
-        out.embeddings[fit_part], labels[fit_part], classes=classes, seed=seed
+        out.embeddings[fit_part],
+        None if labels is None else labels[fit_part],
+        classes=classes,
+        seed=seed,
     )
     measured = ModelOutputs(
         out.logits[measure_part],
         out.embeddings[measure_part],
         {k: v[measure_part] for k, v in out.stats.items()},
     )
-    y = labels[measure_part]
-    temperature = metrics.fit_temperature(measured.logits, y)
+    y = None if labels is None else labels[measure_part]
+    temperature = 1.0 if y is None else metrics.fit_temperature(measured.logits, y)
     s = signals(measured, temperature, reference)
-    gate = Gate.fit(s, target_tpr=target_tpr)
+    deciding = DEFAULT_SIGNALS if y is not None else UNLABELLED_SIGNALS
+    gate = Gate.fit(s, target_tpr=target_tpr, signals=deciding)
     passed = gate.score(s) <= gate.threshold
-    correct = s["top"].astype(np.int64) == y
-    review = review_threshold(s["msp"][passed], correct[passed], target_accuracy)
-    accepted = passed & (s["msp"] >= review)
-    figures = {
-        "images": float(len(data)),
-        "accuracy": float(correct.mean()),
-        "ece_raw": metrics.expected_calibration_error(metrics.softmax(measured.logits), y),
-        "ece_calibrated": metrics.expected_calibration_error(
-            metrics.softmax(measured.logits, temperature), y
-        ),
-        "gate_pass_rate": float(passed.mean()),
-        "coverage": float(accepted.mean()),
-        "selective_accuracy": float(correct[accepted].mean()) if accepted.any() else float("nan"),
-    }
+    figures = {"images": float(len(data)), "gate_pass_rate": float(passed.mean())}
+    if y is None:
+        review, accepted = 0.0, passed
+    else:
+        correct = s["top"].astype(np.int64) == y
+        review = review_threshold(s["msp"][passed], correct[passed], target_accuracy)
+        accepted = passed & (s["msp"] >= review)
+        figures |= {
+            "accuracy": float(correct.mean()),
+            "ece_raw": metrics.expected_calibration_error(metrics.softmax(measured.logits), y),
+            "ece_calibrated": metrics.expected_calibration_error(
+                metrics.softmax(measured.logits, temperature), y
+            ),
+            "selective_accuracy": (
+                float(correct[accepted].mean()) if accepted.any() else float("nan")
+            ),
+        }
+    figures["coverage"] = float(accepted.mean())
     # The drift monitor's reference. REVIEW and REJECT exactly as ``evaluate.decide`` has them
     # (rejected: the gate refuses; review: passed but under the review confidence).
     drift = DriftReference(
@@ -268,13 +297,17 @@ def calibrate(
         review=int((passed & ~accepted).sum()),
         reject=int((~passed).sum()),
     )
-    calibration = Calibration(temperature, gate, review, data.sha256, figures, drift)
+    calibration = Calibration(
+        temperature, gate, review, data.sha256, figures, drift, labelled=y is not None
+    )
     return calibration, reference
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        # mkstemp makes the file private (0600); a model directory's files are shared ones.
+        os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -310,6 +343,7 @@ def save_calibration(
         "data": data.path.name,
         "data_sha256": data.sha256,
         "images": len(data),
+        "labelled": data.labels is not None,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     _atomic_write(directory / MANIFEST_NAME, (json.dumps(doc, indent=2) + "\n").encode())

@@ -57,6 +57,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for key, value in calibration.figures.items():
         print(f"{key:>20}: {value:.4g}")
     print(f"{'temperature':>20}: {calibration.temperature:.4g}")
+    if not calibration.labelled:
+        print("no labels: temperature and review threshold not fitted (T = 1, no review)")
     print(f"calibration written to {Path(args.model) / 'calibration.json'}")
     write_json(args.json, doc)
     return 0
@@ -90,19 +92,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         model, *loaded, id_set, ood_sets, corrupt=args.corrupt, progress=progress("eval")
     )
     f = result.figures
-    print(f"accuracy {f['accuracy']:.4f}  ECE {f['ece_raw']:.4f} -> {f['ece_calibrated']:.4f}")
     s = f["selective"]
+    if f["labelled"]:
+        print(f"accuracy {f['accuracy']:.4f}  ECE {f['ece_raw']:.4f} -> {f['ece_calibrated']:.4f}")
+        print(f"accepted frames' accuracy {s['accuracy']:.4f}")
+    else:
+        print(f"no labels: {', '.join(f['skipped']['figures'])} skipped")
     print(
-        f"accepted {s['accept_rate']:.3f} (accuracy {s['accuracy']:.4f}), "
-        f"review {s['review_rate']:.3f}, rejected {s['reject_rate']:.3f}"
+        f"accepted {s['accept_rate']:.3f}, review {s['review_rate']:.3f}, "
+        f"rejected {s['reject_rate']:.3f}"
     )
     for name, methods in f["ood"].items():
         for method, v in methods.items():
             print(f"{name:>12} {method:>12}: AUROC {v['auroc']:.4f}  FPR95 {v['fpr95']:.4f}")
     for name, rows in f.get("corruptions", {}).items():
-        cells = "  ".join(
-            f"s{r['severity']}: acc {r['accuracy']:.2f} rej {r['rejected']:.2f}" for r in rows
-        )
+        cells = "  ".join(f"s{r['severity']}: rejected {r['rejected']:.2f}" for r in rows)
         print(f"{name:>12}: {cells}")
     write_json(args.json, f)
     if args.report is not None:
@@ -189,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("calibrate", help="fit temperature, OOD reference and thresholds")
     c.add_argument("--model", required=True, type=Path, help="model directory")
-    c.add_argument("--data", required=True, type=Path, help=".npz with images and labels")
+    c.add_argument(
+        "--data", required=True, type=Path, help=".npz with images, optional labels and groups"
+    )
     c.add_argument("--target-tpr", type=float, default=0.95, help="share of ID frames to accept")
     c.add_argument(
         "--target-accuracy",
@@ -232,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="accuracy, calibration, OOD detection, corruptions")
     e.add_argument("--model", required=True, type=Path, help="model directory (calibrated)")
-    e.add_argument("--id", required=True, type=Path, help="in-distribution .npz with labels")
+    e.add_argument("--id", required=True, type=Path, help="in-distribution .npz (labels optional)")
     e.add_argument("--ood", action="append", default=[], metavar="NAME=PATH.npz")
     e.add_argument("--corrupt", action="store_true", help="add corrupted copies of the ID set")
     backend(e)

@@ -1,7 +1,11 @@
-"""Data files for calibration and evaluation: ``.npz`` with ``images`` and optional ``labels``.
+"""Data files for calibration and evaluation: ``.npz`` with ``images`` and optional ``labels``
+and ``groups``.
 
-``images`` is uint8, N×H×W (grey) or N×H×W×C; ``labels`` is integer, N. Everything a user can
-get wrong about such a file is one :class:`DataError` naming the file and the problem.
+``images`` is uint8, N×H×W (grey) or N×H×W×C; ``labels`` is integer, N. ``groups`` is integer,
+N: images of one group come from one source (views of one photo, frames of one clip), and a
+calibration that splits the data keeps each group on one side, so near-copies of a measured
+image are never in the reference it is measured against. Everything a user can get wrong about
+such a file is one :class:`DataError` naming the file and the problem.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class Dataset:
     images: npt.NDArray[np.uint8]
     labels: npt.NDArray[np.int64] | None
     sha256: str
+    groups: npt.NDArray[np.int64] | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -49,7 +54,7 @@ def load_dataset(path: str | Path, *, classes: int | None = None) -> Dataset:
         raise DataError(f"{p}: not a readable .npz file ({exc})") from exc
     if "images" not in arrays:
         raise DataError(f"{p}: has no 'images' array (keys: {sorted(arrays)})")
-    images, labels = arrays["images"], arrays.get("labels")
+    images, labels, groups = arrays["images"], arrays.get("labels"), arrays.get("groups")
     if images.dtype != np.uint8:
         raise DataError(f"{p}: images must be uint8; got {images.dtype}")
     if not (images.ndim == 3 or (images.ndim == 4 and images.shape[3] in (1, 3, 4))):
@@ -71,4 +76,11 @@ def load_dataset(path: str | Path, *, classes: int | None = None) -> Dataset:
         if classes is not None and (labels.min() < 0 or labels.max() >= classes):
             bad = labels[(labels < 0) | (labels >= classes)][0]
             raise DataError(f"{p}: label {bad} is out of range for a model of {classes} classes")
-    return Dataset(p, np.ascontiguousarray(images), labels, digest.hexdigest())
+    if groups is not None:
+        if groups.shape != (len(images),) or not np.issubdtype(groups.dtype, np.integer):
+            raise DataError(
+                f"{p}: groups must be {len(images)} integers, one per image; "
+                f"got {groups.dtype} of shape {groups.shape}"
+            )
+        groups = groups.astype(np.int64)
+    return Dataset(p, np.ascontiguousarray(images), labels, digest.hexdigest(), groups)

@@ -1,5 +1,9 @@
-"""``edge eval``: how good the model and its gate are on labelled in-distribution data, how well
-each score separates out-of-distribution sets, and what camera faults do to both."""
+"""``edge eval``: how good the model and its gate are on in-distribution data, how well each
+score separates out-of-distribution sets, and what camera faults do to both.
+
+Without labels in the in-distribution set, what needs them (accuracy, ECE, selective accuracy,
+the reliability and risk-coverage pictures) is left out and listed under ``skipped``; the gate's
+decisions and the OOD figures do not need them."""
 
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ import numpy.typing as npt
 from edge import metrics
 from edge.calibration import Calibration, ModelOutputs, Progress, Signals, run_model, signals
 from edge.data import Dataset
-from edge.errors import DataError
 from edge.gate import STATISTICS
 from edge.model import Model
 from edge.ood import OodReference
@@ -114,8 +117,6 @@ def evaluate(
     corrupt: bool = False,
     progress: Progress = iter,
 ) -> Evaluation:
-    if in_distribution.labels is None:
-        raise DataError(f"{in_distribution.path}: the in-distribution set needs labels")
     y = in_distribution.labels
     t = calibration.temperature
 
@@ -124,36 +125,47 @@ def evaluate(
         return out, signals(out, t, reference)
 
     id_out, id_s = outputs(in_distribution)
-    correct = id_s["top"].astype(np.int64) == y
-    raw, calibrated = metrics.softmax(id_out.logits), metrics.softmax(id_out.logits, t)
     d = decide(id_s, calibration)
     figures: dict[str, Any] = {
         "model": model.name,
         "backend": model.backend,
         "model_sha256": model.sha256,
         "images": len(in_distribution),
-        "accuracy": float(correct.mean()),
+        "labelled": y is not None,
         "temperature": t,
-        "ece_raw": metrics.expected_calibration_error(raw, y),
-        "ece_calibrated": metrics.expected_calibration_error(calibrated, y),
+        "temperature_fitted": calibration.labelled,
         "selective": {
             "coverage": float(d.accepted.mean()),
-            "accuracy": float(correct[d.accepted].mean()) if d.accepted.any() else None,
             "accept_rate": float(d.accepted.mean()),
             "review_rate": float(d.review.mean()),
             "reject_rate": float(d.rejected.mean()),
         },
         "ood": {},
     }
-    order = np.argsort(-id_s["msp"], kind="stable")
-    risk = 1 - np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
     curves: dict[str, Any] = {
-        "reliability_raw": metrics.reliability(raw, y),
-        "reliability_calibrated": metrics.reliability(calibrated, y),
-        "risk_coverage": (np.arange(1, len(order) + 1) / len(order), risk),
         "scores": {"id": {"default": calibration.gate.score(id_s)}},
         "roc": {},
     }
+    if y is None:
+        figures["skipped"] = {
+            "figures": ["accuracy", "ece_raw", "ece_calibrated", "selective.accuracy"],
+            "reason": "no labels in the in-distribution data",
+        }
+    else:
+        correct = id_s["top"].astype(np.int64) == y
+        raw, calibrated = metrics.softmax(id_out.logits), metrics.softmax(id_out.logits, t)
+        figures["accuracy"] = float(correct.mean())
+        figures["ece_raw"] = metrics.expected_calibration_error(raw, y)
+        figures["ece_calibrated"] = metrics.expected_calibration_error(calibrated, y)
+        accepted = d.accepted
+        figures["selective"]["accuracy"] = (
+            float(correct[accepted].mean()) if accepted.any() else None
+        )
+        order = np.argsort(-id_s["msp"], kind="stable")
+        risk = 1 - np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+        curves["reliability_raw"] = metrics.reliability(raw, y)
+        curves["reliability_calibrated"] = metrics.reliability(calibrated, y)
+        curves["risk_coverage"] = (np.arange(1, len(order) + 1) / len(order), risk)
     id_scores = {m: f(id_s) for m, f in METHODS.items()}
     id_scores["default"] = calibration.gate.score(id_s)
     for name, data in ood_sets.items():
@@ -182,10 +194,9 @@ def _corruptions(
     outputs: Callable[[Dataset], tuple[ModelOutputs, Signals]],
     calibration: Calibration,
 ) -> dict[str, list[dict[str, Any]]]:
-    assert data.labels is not None
     # A fixed subset keeps --corrupt to seconds; 24 corrupted copies of the whole set would not.
     pick = np.random.default_rng(0).permutation(len(data))[:1000]
-    images, y = data.images[pick], data.labels[pick]
+    images, y = data.images[pick], None if data.labels is None else data.labels[pick]
     result: dict[str, list[dict[str, Any]]] = {}
     for name, (corrupt, levels) in CORRUPTIONS.items():
         rows = []
@@ -199,7 +210,9 @@ def _corruptions(
                 {
                     "severity": severity,
                     "level": level,
-                    "accuracy": float((s["top"].astype(np.int64) == y).mean()),
+                    "accuracy": (
+                        None if y is None else float((s["top"].astype(np.int64) == y).mean())
+                    ),
                     "rejected": float(d.rejected.mean()),
                     "flagged": float((d.rejected | d.review).mean()),
                     "statistics_moved": moved,

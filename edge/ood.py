@@ -9,7 +9,12 @@ Two scores from the embedding, both "larger means further from the training data
   a subsampled bank of calibration embeddings (Sun et al., ICML 2022).
 
 Large embeddings (EfficientNet-Lite0's 1280) are first projected on their leading principal
-components, which keeps the per-frame cost a small fraction of inference.
+components, which keeps the per-frame cost a small fraction of inference. The projection, the
+class means and the bank are stored by the scorer as int8 rows with a scale each (reading them
+is what a frame costs); they are fitted on that grid, so the reference here and the scorer's
+answers agree to float rounding.
+
+Without labels there is one class-agnostic mean (see :meth:`OodReference.fit`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,16 @@ Floats = npt.NDArray[np.float32]
 DEFAULT_DIM = 256
 DEFAULT_BANK_SIZE = 2048
 DEFAULT_K = 1  # best on Fashion-MNIST vs MNIST with a bank of 2048 (k=1..50 tried)
+
+
+def on_int8_grid(rows: npt.ArrayLike) -> Floats:
+    """Each row rounded to 255 levels spread over its largest magnitude, as the scorer
+    stores it (``Int8Rows::quantize`` in ``cpp/core/scores.cpp``)."""
+    x = np.asarray(rows, dtype=np.float32)
+    scale = np.abs(x).max(axis=1, keepdims=True) / np.float32(127)
+    scale[scale == 0] = 1
+    grid: Floats = (np.round(x / scale) * scale).astype(np.float32)
+    return grid
 
 
 def ledoit_wolf_covariance(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -66,7 +81,7 @@ class OodReference:
     def fit(
         cls,
         embeddings: npt.ArrayLike,
-        labels: npt.ArrayLike,
+        labels: npt.ArrayLike | None,
         *,
         classes: int,
         dim: int = DEFAULT_DIM,
@@ -74,37 +89,43 @@ class OodReference:
         k: int = DEFAULT_K,
         seed: int = 0,
     ) -> OodReference:
-        """Fits the reference on in-distribution embeddings ``(n, dim_in)`` and their labels."""
+        """Fits the reference on in-distribution embeddings ``(n, dim_in)`` and their labels.
+
+        Without labels the Mahalanobis score has one class-agnostic mean and covariance: the
+        model's own top classes are no substitute, as unlabelled data rarely shows every class
+        and a pseudo-class made of a few photos' views only describes those photos.
+        """
         x = np.asarray(embeddings, dtype=np.float64)
-        y = np.asarray(labels)
         if x.ndim != 2 or len(x) < 2:
             raise ValueError(f"embeddings must be (n, dim) with n >= 2; got shape {x.shape}")
+        y = np.zeros(len(x), np.int64) if labels is None else np.asarray(labels)
         if y.shape != (len(x),):
             raise ValueError(f"labels must have one entry per embedding; got shape {y.shape}")
-        missing = sorted(set(range(classes)) - {int(v) for v in np.unique(y)})
-        if missing:
-            raise ValueError(f"calibration data has no example of classes {missing}")
+        if labels is not None:
+            missing = sorted(set(range(classes)) - {int(v) for v in np.unique(y)})
+            if missing:
+                raise ValueError(f"calibration data has no example of classes {missing}")
         center = x.mean(axis=0)
         x = x - center
         projection = None
         if dim < x.shape[1]:
             # Leading right singular vectors: the directions the data varies most along.
             _, _, vt = np.linalg.svd(x, full_matrices=False)
-            projection = vt[:dim]
-            x = x @ projection.T
-        means = np.stack([x[y == c].mean(axis=0) for c in range(classes)])
+            projection = on_int8_grid(vt[:dim])
+            x = x @ projection.T.astype(np.float64)
+        means = np.stack([x[y == c].mean(axis=0) for c in range(int(y.max()) + 1)])
         covariance = ledoit_wolf_covariance(x - means[y])
-        whitener = np.linalg.inv(np.linalg.cholesky(covariance))
+        whitener = np.tril(np.linalg.inv(np.linalg.cholesky(covariance))).astype(np.float32)
         rng = np.random.default_rng(seed)
         picked = rng.choice(len(x), size=min(bank_size, len(x)), replace=False)
         bank = x[np.sort(picked)]
         bank /= np.maximum(np.linalg.norm(bank, axis=1, keepdims=True), 1e-12)
         return cls(
             center=center.astype(np.float32),
-            projection=None if projection is None else projection.astype(np.float32),
-            whitener=np.tril(whitener).astype(np.float32),
-            class_means=(means @ whitener.T).astype(np.float32),
-            bank=bank.astype(np.float32),
+            projection=projection,
+            whitener=whitener,
+            class_means=on_int8_grid(means @ whitener.T.astype(np.float64)),
+            bank=on_int8_grid(bank),
             k=min(k, len(bank)),
         )
 
@@ -133,10 +154,10 @@ class OodReference:
             with np.load(path) as z:
                 return cls(
                     center=z["center"].astype(np.float32),
-                    projection=z["projection"].astype(np.float32) if "projection" in z else None,
+                    projection=on_int8_grid(z["projection"]) if "projection" in z else None,
                     whitener=z["whitener"].astype(np.float32),
-                    class_means=z["class_means"].astype(np.float32),
-                    bank=z["bank"].astype(np.float32),
+                    class_means=on_int8_grid(z["class_means"]),
+                    bank=on_int8_grid(z["bank"]),
                     k=int(z["k"]),
                 )
         except (OSError, KeyError, ValueError) as exc:

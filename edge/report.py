@@ -116,13 +116,12 @@ def histograms(title: str, groups: Sequence[tuple[str, npt.ArrayLike]], bins: in
     )
 
 
-def render(evaluation: Evaluation) -> str:
-    f, c = evaluation.figures, evaluation.curves
+def _accuracy_charts(c: dict[str, Any]) -> list[str]:
+    """Reliability before and after calibration, risk-coverage: what labels make possible."""
     charts = []
     for key, label in (("reliability_raw", "before"), ("reliability_calibrated", "after")):
         conf, acc, counts = c[key]
         keep = counts >= 5  # a bin of one or two frames is noise, not calibration
-
         charts.append(
             lines(
                 f"Reliability {label} calibration",
@@ -142,6 +141,14 @@ def render(evaluation: Evaluation) -> str:
             [("risk", coverage, risk)],
         )
     )
+    return charts
+
+
+def render(evaluation: Evaluation) -> str:
+    f, c = evaluation.figures, evaluation.curves
+    charts = []
+    if f["labelled"]:
+        charts += _accuracy_charts(c)
     for name, rocs in c["roc"].items():
         charts.append(
             lines(
@@ -175,7 +182,13 @@ def render(evaluation: Evaluation) -> str:
         f"{html.escape(str(f['model']))}</title><style>body{{font-family:sans-serif;margin:2em}}"
         "td,th{padding:2px 10px;text-align:right}svg{margin:6px}</style></head><body>"
         f"<h1>edge eval — {html.escape(str(f['model']))}</h1>"
-        f"<pre>{html.escape(json.dumps(summary, indent=2))}</pre>"
+        + (
+            ""
+            if f["labelled"]
+            else "<p>The in-distribution data has no labels: accuracy, calibration "
+            "(reliability) and risk-coverage are not measured.</p>"
+        )
+        + f"<pre>{html.escape(json.dumps(summary, indent=2))}</pre>"
         "<h2>Out-of-distribution detection</h2><table><tr><th>set</th><th>method</th>"
         f"<th>AUROC</th><th>FPR@95%TPR</th></tr>{rows}</table>"
         f"<h2>Pictures</h2>{''.join(charts)}"

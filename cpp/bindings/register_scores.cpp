@@ -246,20 +246,20 @@ void register_scores(py::module_& m) {
              r.bank_size = static_cast<int>(b.shape(0));
              r.k = k;
              try {
-               return std::make_unique<edge::OodScorer>(std::move(r));
+               return std::make_unique<edge::OodScorer>(r);
              } catch (const std::invalid_argument& e) {
                throw py::value_error(e.what());
              }
            }),
            py::kw_only(), py::arg("center"), py::arg("projection"), py::arg("whitener"),
            py::arg("class_means"), py::arg("bank"), py::arg("k"))
-      .def_property_readonly("dim_in", [](const edge::OodScorer& s) { return s.reference().dim_in; })
+      .def_property_readonly("dim_in", [](const edge::OodScorer& s) { return s.dim_in(); })
       .def(
           "score",
           [](const edge::OodScorer& s, const py::object& embedding) {
             const auto e = checked_floats(embedding, "embedding", 1, false);
-            if (e.shape(0) != s.reference().dim_in)
-              throw py::value_error("embedding must have " + std::to_string(s.reference().dim_in) +
+            if (e.shape(0) != s.dim_in())
+              throw py::value_error("embedding must have " + std::to_string(s.dim_in()) +
                                     " values; got " + std::to_string(e.shape(0)));
             edge::EmbeddingScores r;
             {
@@ -274,9 +274,9 @@ void register_scores(py::module_& m) {
           [](const edge::OodScorer& s, const py::object& embeddings) {
             const auto e = checked_floats(embeddings, "embeddings", 2, true);
             const py::ssize_t n = e.shape(0), d = e.shape(1);
-            if (d != s.reference().dim_in)
+            if (d != s.dim_in())
               throw py::value_error("embeddings must have " +
-                                    std::to_string(s.reference().dim_in) + " columns; got " +
+                                    std::to_string(s.dim_in()) + " columns; got " +
                                     std::to_string(d));
             py::array_t<float> maha(n), knn(n);
             py::array_t<std::int64_t> nearest(n);

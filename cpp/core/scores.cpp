@@ -2,12 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "kernels.h"
+#include "preprocess.h"
 
 namespace edge {
 
@@ -24,15 +30,17 @@ LogitScores logit_scores(const float* logits, int n, float temperature, float* p
     const double e = std::exp(a);
     z += e;
     weighted += e * a;
+    if (probs != nullptr) probs[i] = static_cast<float>(e);  // normalised below
   }
   const double log_z = std::log(z);
   s.msp = static_cast<float>(1.0 / z);
   s.energy = static_cast<float>(-temperature * (m + log_z));
   // H = -sum p log p with p = e^a / z, log p = a - log z.
   s.entropy = static_cast<float>(log_z - weighted / z);
-  if (probs != nullptr)
-    for (int i = 0; i < n; ++i)
-      probs[i] = static_cast<float>(std::exp(logits[i] * inv_t - m) / z);
+  if (probs != nullptr) {
+    const float inv_z = static_cast<float>(1.0 / z);
+    for (int i = 0; i < n; ++i) probs[i] *= inv_z;
+  }
   return s;
 }
 
@@ -42,51 +50,137 @@ void require(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument(what);
 }
 
+std::size_t area(int rows, int cols) {
+  return static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols);
+}
+
+// y[r] = scales[r] * dot(codes[r, :], x) in eight float lanes: without -ffast-math the
+// compiler may not reorder a float sum, so it will not vectorise the plain loop by itself.
+void multiply_rows_baseline(float* y, const Int8Rows& m, const float* x) {
+  const int n = m.cols;
+  for (int r = 0; r < m.rows; ++r) {
+    const std::int8_t* codes = m.codes.data() + area(r, n);
+    float lanes[8] = {};  // independent sums, which the compiler vectorises
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int j = 0; j < 8; ++j) lanes[j] += static_cast<float>(codes[i + j]) * x[i + j];
+    float dot = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) +
+                ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+    for (; i < n; ++i) dot += static_cast<float>(codes[i]) * x[i];
+    y[r] = dot * m.scales[static_cast<std::size_t>(r)];
+  }
+}
+
+#if defined(__x86_64__)
+// The same with AVX2: sixteen codes widened to two vectors of floats per step. GCC does not
+// find the widening instructions from generic vector code, hence the intrinsics.
+__attribute__((target("avx2,fma"))) void multiply_rows_avx2(float* y, const Int8Rows& m,
+                                                             const float* x) {
+  const int n = m.cols;
+  for (int r = 0; r < m.rows; ++r) {
+    const std::int8_t* codes = m.codes.data() + area(r, n);
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i));
+      const __m256 lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+      const __m256 hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(c, 8)));
+      s0 = _mm256_fmadd_ps(lo, _mm256_loadu_ps(x + i), s0);
+      s1 = _mm256_fmadd_ps(hi, _mm256_loadu_ps(x + i + 8), s1);
+    }
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(_mm256_add_ps(s0, s1)),
+                                _mm256_extractf128_ps(_mm256_add_ps(s0, s1), 1));
+    const __m128 pairs = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    float dot = _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)));
+    for (; i < n; ++i) dot += static_cast<float>(codes[i]) * x[i];
+    y[r] = dot * m.scales[static_cast<std::size_t>(r)];
+  }
+}
+#endif
+
+// The variant of the instruction set the preprocessing kernels were picked for
+// (EDGE_ISA=baseline forces the baseline here too).
+using MultiplyRows = void (*)(float*, const Int8Rows&, const float*);
+MultiplyRows multiply_rows_variant() {
+#if defined(__x86_64__)
+  static const MultiplyRows chosen =
+      std::strcmp(active_isa(), "avx2") == 0 ? &multiply_rows_avx2 : &multiply_rows_baseline;
+  return chosen;
+#else
+  return &multiply_rows_baseline;
+#endif
+}
+
 }  // namespace
 
-OodScorer::OodScorer(OodReference ref) : ref_(std::move(ref)) {
-  const auto& r = ref_;
-  const auto sz = [](int a, int b) { return static_cast<std::size_t>(a) * static_cast<std::size_t>(b); };
+Int8Rows Int8Rows::quantize(const std::vector<float>& values, int rows, int cols) {
+  Int8Rows m;
+  m.rows = rows, m.cols = cols;
+  m.codes.resize(area(rows, cols));
+  m.scales.resize(static_cast<std::size_t>(rows));
+  for (int r = 0; r < rows; ++r) {
+    const float* row = values.data() + area(r, cols);
+    float largest = 0;
+    for (int i = 0; i < cols; ++i) largest = std::max(largest, std::fabs(row[i]));
+    const float scale = largest > 0 ? largest / 127.f : 1.f;
+    m.scales[static_cast<std::size_t>(r)] = scale;
+    for (int i = 0; i < cols; ++i)
+      m.codes[area(r, cols) + static_cast<std::size_t>(i)] =
+          static_cast<std::int8_t>(std::lround(row[i] / scale));
+  }
+  return m;
+}
+
+void Int8Rows::multiply(float* y, const float* x) const { multiply_rows_variant()(y, *this, x); }
+
+OodScorer::OodScorer(const OodReference& r) {
   require(r.dim_in > 0 && r.dim > 0, "dimensions must be positive");
   require(r.center.size() == static_cast<std::size_t>(r.dim_in), "center must have dim_in values");
-  require(r.projection.empty() ? r.dim == r.dim_in : r.projection.size() == sz(r.dim, r.dim_in),
+  require(r.projection.empty() ? r.dim == r.dim_in : r.projection.size() == area(r.dim, r.dim_in),
           "projection must be dim x dim_in (or empty when dim == dim_in)");
-  require(r.whitener.size() == sz(r.dim, r.dim), "whitener must be dim x dim");
-  require(r.classes > 0 && r.class_means.size() == sz(r.classes, r.dim),
+  require(r.whitener.size() == area(r.dim, r.dim), "whitener must be dim x dim");
+  require(r.classes > 0 && r.class_means.size() == area(r.classes, r.dim),
           "class_means must be classes x dim with at least one class");
-  require(r.bank_size > 0 && r.bank.size() == sz(r.bank_size, r.dim),
+  require(r.bank_size > 0 && r.bank.size() == area(r.bank_size, r.dim),
           "bank must be bank_size x dim with at least one row");
   require(r.k >= 1 && r.k <= r.bank_size, "k must be between 1 and the bank size");
+  dim_in_ = r.dim_in, dim_ = r.dim, k_ = r.k;
+  center_ = r.center;
+  if (!r.projection.empty()) projection_ = Int8Rows::quantize(r.projection, r.dim, r.dim_in);
+  whitener_ = r.whitener;
+  class_means_ = Int8Rows::quantize(r.class_means, r.classes, r.dim);
+  bank_ = Int8Rows::quantize(r.bank, r.bank_size, r.dim);
   mean_norms_.resize(static_cast<std::size_t>(r.classes));
   for (int c = 0; c < r.classes; ++c) {
-    const float* m = r.class_means.data() + sz(c, r.dim);
     double s = 0;
-    for (int i = 0; i < r.dim; ++i) s += static_cast<double>(m[i]) * m[i];
-    mean_norms_[static_cast<std::size_t>(c)] = static_cast<float>(s);
+    for (int i = 0; i < r.dim; ++i) {
+      const double v = class_means_.codes[area(c, r.dim) + static_cast<std::size_t>(i)];
+      s += v * v;
+    }
+    const double scale = class_means_.scales[static_cast<std::size_t>(c)];
+    mean_norms_[static_cast<std::size_t>(c)] = static_cast<float>(s * scale * scale);
   }
 }
 
 EmbeddingScores OodScorer::score(const float* embedding) const {
-  const auto& r = ref_;
-  const detail::Kernels& k = detail::kernels();
   thread_local std::vector<float> centred, e, z, dots;
-  centred.resize(static_cast<std::size_t>(r.dim_in));
-  e.resize(static_cast<std::size_t>(r.dim));
-  z.resize(static_cast<std::size_t>(r.dim));
-  dots.resize(static_cast<std::size_t>(std::max(r.classes, r.bank_size)));
+  centred.resize(static_cast<std::size_t>(dim_in_));
+  e.resize(static_cast<std::size_t>(dim_));
+  z.resize(static_cast<std::size_t>(dim_));
+  dots.resize(static_cast<std::size_t>(std::max(class_means_.rows, bank_.rows)));
 
-  for (int i = 0; i < r.dim_in; ++i) centred[i] = embedding[i] - r.center[i];
-  if (r.projection.empty()) e = centred;
-  else k.matvec(e.data(), r.projection.data(), r.dim, r.dim_in, centred.data(), false);
+  for (int i = 0; i < dim_in_; ++i) centred[i] = embedding[i] - center_[i];
+  if (projection_.rows == 0) e = centred;
+  else projection_.multiply(e.data(), centred.data());
 
   EmbeddingScores out;
   // Mahalanobis: |z - m_c|^2 = |z|^2 - 2 z.m_c + |m_c|^2, minimised over the classes.
-  k.matvec(z.data(), r.whitener.data(), r.dim, r.dim, e.data(), true);
+  detail::kernels().matvec(z.data(), whitener_.data(), dim_, dim_, e.data(), true);
   double zz = 0;
   for (float v : z) zz += static_cast<double>(v) * v;
-  k.matvec(dots.data(), r.class_means.data(), r.classes, r.dim, z.data(), false);
+  class_means_.multiply(dots.data(), z.data());
   double best = INFINITY;
-  for (int c = 0; c < r.classes; ++c) {
+  for (int c = 0; c < class_means_.rows; ++c) {
     const double d = zz - 2.0 * dots[c] + mean_norms_[c];
     if (d < best) best = d, out.nearest_class = c;
   }
@@ -97,9 +191,9 @@ EmbeddingScores OodScorer::score(const float* embedding) const {
   for (float v : e) norm += static_cast<double>(v) * v;
   const float inv = norm > 0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.f;
   for (float& v : e) v *= inv;
-  k.matvec(dots.data(), r.bank.data(), r.bank_size, r.dim, e.data(), false);
-  auto kth = dots.begin() + (r.k - 1);
-  std::nth_element(dots.begin(), kth, dots.begin() + r.bank_size, std::greater<float>());
+  bank_.multiply(dots.data(), e.data());
+  auto kth = dots.begin() + (k_ - 1);
+  std::nth_element(dots.begin(), kth, dots.begin() + bank_.rows, std::greater<float>());
   out.knn = std::sqrt(std::max(0.f, 2.f - 2.f * *kth));
   return out;
 }

@@ -5,6 +5,7 @@
 // once, at calibration.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 namespace edge {
@@ -41,16 +42,35 @@ struct EmbeddingScores {
   float knn = 0;          // Euclidean distance of the unit embedding to its k-th neighbour
 };
 
+// A matrix kept as int8 rows with a scale each: row r is codes[r, :] * scales[r]. Scoring a
+// frame reads every row of the projection, the class means and the bank once, and that
+// reading is what a frame costs; int8 is a quarter of the bytes of float32.
+struct Int8Rows {
+  int rows = 0, cols = 0;
+  std::vector<std::int8_t> codes;  // rows x cols, row-major
+  std::vector<float> scales;       // rows
+
+  // Rounds each row to 255 levels spread over its largest magnitude. A row already on such
+  // a grid (what the Python side fits) comes back unchanged, to float rounding.
+  static Int8Rows quantize(const std::vector<float>& values, int rows, int cols);
+  // y[r] = scales[r] * dot(codes[r, :], x) for every row.
+  void multiply(float* y, const float* x) const;
+};
+
 class OodScorer {
  public:
   // Throws std::invalid_argument naming the field when sizes disagree.
-  explicit OodScorer(OodReference ref);
+  explicit OodScorer(const OodReference& ref);
   EmbeddingScores score(const float* embedding) const;  // thread-safe
-  const OodReference& reference() const { return ref_; }
+  int dim_in() const { return dim_in_; }
 
  private:
-  OodReference ref_;
-  std::vector<float> mean_norms_;  // |m_k|^2 of the whitened class means
+  int dim_in_ = 0, dim_ = 0, k_ = 1;
+  std::vector<float> center_;
+  Int8Rows projection_;            // empty when dim == dim_in
+  std::vector<float> whitener_;    // float32: the triangular solve is small and sensitive
+  Int8Rows class_means_, bank_;
+  std::vector<float> mean_norms_;  // |m_k|^2 of the whitened class means, as stored
 };
 
 }  // namespace edge
