@@ -12,8 +12,10 @@ the baseline variant, run it with EDGE_ISA=baseline set.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
+import mmap
 import os
 import subprocess
 import sys
@@ -480,6 +482,42 @@ def test_area_upscale_picks_the_same_source_pixel_as_opencv() -> None:
     ours = edge.preprocess(frame, size=(34, 1), src="gray", dst="gray")
     expected = cv2.resize(frame, (34, 1), interpolation=cv2.INTER_AREA)
     assert_within(ours[0, :, :, 0], expected.astype(np.float64), 1)
+
+
+# ------------------------------------------------------------------- reads inside the frame
+
+
+def before_guard_page(frame: np.ndarray) -> np.ndarray:
+    """A copy of `frame` whose last byte is followed by a page that may not be read.
+
+    The kernels load several bytes at once; a load reaching past the frame's last pixel
+    crashes here, even in builds without AddressSanitizer.
+    """
+    page = mmap.PAGESIZE
+    pages = -(-frame.nbytes // page) + 1
+    memory = mmap.mmap(-1, pages * page)
+    start = ctypes.addressof(ctypes.c_char.from_buffer(memory))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    no_access = 0  # PROT_NONE, which the mmap module does not name
+    if libc.mprotect(start + (pages - 1) * page, page, no_access) != 0:
+        pytest.skip(f"mprotect failed: {os.strerror(ctypes.get_errno())}")
+    offset = (pages - 1) * page - frame.nbytes
+    guarded = np.frombuffer(memory, np.uint8, frame.nbytes, offset).reshape(frame.shape)
+    guarded[...] = frame
+    return guarded
+
+
+# Odd widths, one to four bytes a pixel, ROIs that end at the frame's last pixel, down- and
+# upscaling (where consecutive output rows share source rows).
+@pytest.mark.parametrize("size", [(9, 5), (40, 31), (130, 90)])
+@pytest.mark.parametrize("resize", RESIZES)
+@pytest.mark.parametrize("src", ["gray", "bgr", "bgra", "yuyv"])
+def test_reads_stay_inside_the_frame(src: str, resize: str, size: tuple[int, int]) -> None:
+    width, height = (67, 41) if src != "yuyv" else (66, 41)
+    frame = before_guard_page(noise_frame(src, width, height, seed=width + size[0]))
+    for roi in [None, (width - 31, height - 17, 31, 17), (width - 2, height - 2, 2, 2)]:
+        assert_matches_reference(frame, Spec(size=size, src=src, resize=resize, roi=roi))
 
 
 # ------------------------------------------------------------------------------ geometry

@@ -10,14 +10,6 @@
 
 namespace edge::detail {
 
-// One output sample of a separable resampling filter: `count` source samples from
-// `start`, weighted by weights[offset .. offset + count).
-struct Tap {
-  int start = 0;
-  int count = 0;
-  int offset = 0;
-};
-
 // How filtered pixels become output values.
 struct StoreParams {
   int vals_channels = 3;  // values per filtered pixel, in output colour order: 1 or 3
@@ -30,21 +22,57 @@ struct StoreParams {
   std::size_t plane = 0;         // H*W of the output, for NCHW
 };
 
+// The horizontal taps of one output pixel, laid out for Kernels::horizontal.
+struct LaneTap {
+  int start = 0;    // first source pixel
+  int vectors = 0;  // how many weight vectors
+  int first = 0;    // index of the first of them
+};
+
+// A two-tap horizontal filter read straight from a row of bytes: output pixel x is
+// left_weight[x] * pixel p + right_weight[x] * pixel p + 1, where p starts at byte left[x]
+// of the row. Pixel p + 1 always lies in the row.
+struct PairTaps {
+  const int* left = nullptr;
+  const float* left_weight = nullptr;
+  const float* right_weight = nullptr;
+};
+
+// Filtered rows hold 1, 3 or 4 channels per pixel. The output colours are channels 0, 1, 2
+// in that order, or 2, 1, 0 when `reversed` (BGR to RGB and back); alpha is dropped.
 struct Kernels {
+  // Floats per vector of the horizontal pass (8 with AVX2, 4 otherwise).
+  int lanes;
   // acc[i] = sum_k w[k] * rows[k][i] for i < n.
   void (*vertical)(float* acc, const std::uint8_t* const* rows, const float* w, int nrows, int n);
   // The same in fixed point (w in 0.16, summing to at most 1), `acc` holding n 8.8 partial
   // sums on the way; the result lands in `out` in float pixel units.
   void (*vertical_q16)(float* out, std::uint16_t* acc, const std::uint8_t* const* rows,
                        const std::uint16_t* w, int nrows, int n);
-  // s[c] = sum_t weights[taps[x].offset + t] * acc[(taps[x].start + t)*C + c]; then
-  // out[x] = s[0] for C == 1, else out[x*3 + c] = s[order[c]]. acc needs one float of slack.
-  void (*horizontal)(float* out, const float* acc, int channels, const int* order,
-                     const Tap* taps, const float* weights, int out_w);
+  // The horizontal pass on a row of C = `channels` floats per pixel. Output pixel x sums
+  // taps[x].vectors products of `lanes` consecutive floats of `acc`, the k-th starting
+  // k * (lanes / C) pixels after pixel taps[x].start, with weight vector taps[x].first + k of
+  // `lane_weights` (`lanes` floats each, lane l weighting channel l % C of its pixel; zero
+  // past the taps). The lanes then fold into out[x] (C == 1) or out[x*3 .. x*3 + 3) in output
+  // colour order; out needs one float of slack, acc `lanes` floats of finite values.
+  void (*horizontal)(float* out, const float* acc, int channels, bool reversed,
+                     const LaneTap* taps, const float* lane_weights, int out_w);
 
-  // Maps, normalises, rounds and stores out_w pixels starting at output pixel `first`.
+  // The two-tap filter of one row of `channels` bytes per pixel, `row_bytes` long, for out_w
+  // output pixels, written as `planes` (1 or 3) planes of output colours, out_w floats apart.
+  // The same bytes of row `ahead` (unless null), to be filtered next, are prefetched on the way.
+  void (*pair_row)(float* out, const std::uint8_t* row, const std::uint8_t* ahead,
+                   int row_bytes, int channels, bool reversed, int planes, const PairTaps& taps,
+                   int out_w);
+  // out[i] = wa * a[i] + wb * b[i] for i < n.
+  void (*blend)(float* out, const float* a, float wa, const float* b, float wb, int n);
+
+  // Maps, normalises, rounds and stores out_w pixels starting at output pixel `first`, from
+  // vals[x * vals_channels + c] (store) or from planes out_w floats apart (store_planes).
   void (*store)(void* out, std::size_t first, const float* vals, int out_w,
                 const StoreParams& p);
+  void (*store_planes)(void* out, std::size_t first, const float* vals, int out_w,
+                       const StoreParams& p);
 
   // y[r] = dot(A[r, 0:row_len(r)], x) for r < rows; A row-major with `cols` columns, and
   // row_len(r) = cols, or r + 1 when `lower` (a lower-triangular matrix).

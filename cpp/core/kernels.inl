@@ -33,13 +33,53 @@ void vertical(float* __restrict acc, const std::uint8_t* const* rows, const floa
   }
 }
 
-// Fixed point: samples as 8.8, weights as 0.16, products by their high half, so one
-// 16-bit lane holds a whole weighted sum (the weights sum to at most 1). The plan uses it
-// only for short filters, where the truncation stays under 0.1 grey level. Rows go in
-// pairs, each pair its own loop with restrict pointers (left to itself, GCC fuses the row
-// loop into a scalar one); the last sweep writes float pixel units straight to `out`.
-void vertical_q16(float* __restrict out, std::uint16_t* __restrict acc,
-                  const std::uint8_t* const* rows, const std::uint16_t* w, int nrows, int n) {
+// Fixed point: samples as 8.8, weights as 0.16, products by their high half, so one 16-bit
+// lane holds a whole weighted sum (the weights sum to at most 1). The plan uses it only for
+// short filters, where the truncation stays under 0.1 grey level.
+#if defined(__AVX2__)
+// Strips of 64 columns, their sums held in registers while every source row is added in, so
+// they never go through memory. Unpacking a byte under a zero byte makes it 8.8 in one step;
+// that interleaves the strip's halves, which the conversion to float puts back in order.
+// Returns how many columns it did.
+int vertical_q16_strips(float* __restrict out, const std::uint8_t* const* rows,
+                        const std::uint16_t* w, int nrows, int n) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256 unit = _mm256_set1_ps(1.f / 256.f);
+  auto to_float = [&](__m128i sums) {
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(sums)), unit);
+  };
+  int i = 0;
+  for (; i + 64 <= n; i += 64) {
+    __m256i lo0 = zero, hi0 = zero, lo1 = zero, hi1 = zero;
+    for (int k = 0; k < nrows; ++k) {
+      const __m256i wk = _mm256_set1_epi16(static_cast<short>(w[k]));
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[k] + i));
+      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[k] + i + 32));
+      lo0 = _mm256_add_epi16(lo0, _mm256_mulhi_epu16(_mm256_unpacklo_epi8(zero, a), wk));
+      hi0 = _mm256_add_epi16(hi0, _mm256_mulhi_epu16(_mm256_unpackhi_epi8(zero, a), wk));
+      lo1 = _mm256_add_epi16(lo1, _mm256_mulhi_epu16(_mm256_unpacklo_epi8(zero, b), wk));
+      hi1 = _mm256_add_epi16(hi1, _mm256_mulhi_epu16(_mm256_unpackhi_epi8(zero, b), wk));
+    }
+    // lo holds columns 0-7 and 16-23 of its 32, hi 8-15 and 24-31.
+    const __m256i halves[2][2] = {{lo0, hi0}, {lo1, hi1}};
+    for (int h = 0; h < 2; ++h) {
+      float* dst = out + i + 32 * h;
+      _mm256_storeu_ps(dst, to_float(_mm256_castsi256_si128(halves[h][0])));
+      _mm256_storeu_ps(dst + 8, to_float(_mm256_castsi256_si128(halves[h][1])));
+      _mm256_storeu_ps(dst + 16, to_float(_mm256_extracti128_si256(halves[h][0], 1)));
+      _mm256_storeu_ps(dst + 24, to_float(_mm256_extracti128_si256(halves[h][1], 1)));
+    }
+  }
+  return i;
+}
+#endif
+
+// Columns [from, n), portably: rows go in pairs, each pair its own loop with restrict
+// pointers (left to itself, GCC fuses the row loop into a scalar one); `acc` holds the
+// partial sums on the way and the last sweep writes float pixel units straight to `out`.
+void vertical_q16_columns(float* __restrict out, std::uint16_t* __restrict acc,
+                          const std::uint8_t* const* rows, const std::uint16_t* w, int nrows,
+                          int from, int n) {
   auto term = [](std::uint8_t x, std::uint16_t wk) {
     return static_cast<std::uint16_t>(
         (static_cast<std::uint32_t>(static_cast<std::uint16_t>(x << 8)) * wk) >> 16);
@@ -53,99 +93,223 @@ void vertical_q16(float* __restrict out, std::uint16_t* __restrict acc,
     const std::uint8_t* __restrict a = rows[0];
     const std::uint8_t* __restrict b = rows[1];
     const std::uint16_t wa = w[0], wb = w[1];
-    for (int i = 0; i < n; ++i) acc[i] = static_cast<std::uint16_t>(term(a[i], wa) + term(b[i], wb));
+    for (int i = from; i < n; ++i)
+      acc[i] = static_cast<std::uint16_t>(term(a[i], wa) + term(b[i], wb));
     k = 2;
   } else if (head == 1) {
     const std::uint8_t* __restrict a = rows[0];
     const std::uint16_t wa = w[0];
-    for (int i = 0; i < n; ++i) acc[i] = term(a[i], wa);
+    for (int i = from; i < n; ++i) acc[i] = term(a[i], wa);
     k = 1;
   }
   for (; k + 1 < head; k += 2) {
     const std::uint8_t* __restrict a = rows[k];
     const std::uint8_t* __restrict b = rows[k + 1];
     const std::uint16_t wa = w[k], wb = w[k + 1];
-    for (int i = 0; i < n; ++i)
+    for (int i = from; i < n; ++i)
       acc[i] = static_cast<std::uint16_t>(acc[i] + term(a[i], wa) + term(b[i], wb));
   }
   if (k < head) {
     const std::uint8_t* __restrict a = rows[k];
     const std::uint16_t wa = w[k];
-    for (int i = 0; i < n; ++i) acc[i] = static_cast<std::uint16_t>(acc[i] + term(a[i], wa));
+    for (int i = from; i < n; ++i) acc[i] = static_cast<std::uint16_t>(acc[i] + term(a[i], wa));
     ++k;
   }
   const std::uint8_t* __restrict a = rows[k];
   const std::uint16_t wa = w[k];
   if (tail == 1) {
-    for (int i = 0; i < n; ++i) out[i] = static_cast<float>(term(a[i], wa)) * unit;
+    for (int i = from; i < n; ++i) out[i] = static_cast<float>(term(a[i], wa)) * unit;
     return;
   }
   const std::uint8_t* __restrict b = rows[k + 1];
   const std::uint16_t wb = w[k + 1];
   if (head == 0) {
-    for (int i = 0; i < n; ++i)
+    for (int i = from; i < n; ++i)
       out[i] = static_cast<float>(static_cast<std::uint16_t>(term(a[i], wa) + term(b[i], wb))) *
                unit;
   } else {
-    for (int i = 0; i < n; ++i)
+    for (int i = from; i < n; ++i)
       out[i] = static_cast<float>(
                    static_cast<std::uint16_t>(acc[i] + term(a[i], wa) + term(b[i], wb))) *
                unit;
   }
 }
 
-// Taps of one output pixel summed per channel; `order` picks which filtered channels
-// become the three output colours (C >= 3) so that the store needs no reordering.
-template <int C>
-void horizontal_c(float* __restrict out, const float* __restrict acc, const int* order,
-                  const Tap* taps, const float* weights, int out_w) {
+void vertical_q16(float* out, std::uint16_t* acc, const std::uint8_t* const* rows,
+                  const std::uint16_t* w, int nrows, int n) {
+  int from = 0;
+#if defined(__AVX2__)
+  from = vertical_q16_strips(out, rows, w, nrows, n);
+#endif
+  vertical_q16_columns(out, acc, rows, w, nrows, from, n);
+}
+
+// The widest float vector the target has (a GCC/Clang vector type): 8 lanes with AVX2, 4 on
+// the baseline (SSE2, NEON), where wider vector types would go through memory.
+#if defined(__AVX2__)
+constexpr int kLanes = 8;
+#else
+constexpr int kLanes = 4;
+#endif
+typedef float FloatLanes __attribute__((vector_size(kLanes * sizeof(float))));
+typedef std::int32_t IntLanes __attribute__((vector_size(kLanes * sizeof(float))));
+
+// C channels per pixel; each multiply-add covers P = kLanes / C pixels, so a pixel's taps take
+// a few wide products rather than one per tap. Two sums alternate, halving the chain of
+// dependent additions. The lanes then fold per channel, with shuffles fixed at compile time:
+// for C > 1, the 4 lanes written per pixel overlap the next pixel's (out has one float of
+// slack).
+template <int C, bool Reversed>
+void horizontal_lanes(float* __restrict out, const float* __restrict acc, const LaneTap* taps,
+                      const float* __restrict lane_weights, int out_w) {
+  constexpr int P = kLanes / C;
+  // Lane l takes the weight of pixel l / C (lanes past P pixels, never folded, any weight).
+  IntLanes spread;
+  for (int l = 0; l < kLanes; ++l) spread[l] = l / C;
   for (int x = 0; x < out_w; ++x) {
-    const Tap t = taps[x];
+    const LaneTap t = taps[x];
     const float* src = acc + static_cast<std::ptrdiff_t>(t.start) * C;
-    const float* w = weights + t.offset;
-    float s[C] = {};
-    for (int k = 0; k < t.count; ++k)
-      for (int c = 0; c < C; ++c) s[c] += w[k] * src[k * C + c];
+    const float* w = lane_weights + static_cast<std::ptrdiff_t>(t.first) * P;
+    auto add_product = [&](FloatLanes& sum, int k) {
+      FloatLanes v, weights;
+      std::memcpy(&v, src + k * P * C, sizeof v);
+      std::memcpy(&weights, w + k * P, sizeof weights);
+      sum += v * __builtin_shuffle(weights, spread);
+    };
+    FloatLanes even = {}, odd = {};
+    int k = 0;
+    for (; k + 1 < t.vectors; k += 2) {
+      add_product(even, k);
+      add_product(odd, k + 1);
+    }
+    if (k < t.vectors) add_product(even, k);
+    FloatLanes sum = even + odd;
     if constexpr (C == 1) {
-      out[x] = s[0];
+      for (int half = kLanes / 2; half > 0; half /= 2) {
+        IntLanes upper;
+        for (int l = 0; l < kLanes; ++l) upper[l] = (l + half) % kLanes;
+        sum += __builtin_shuffle(sum, upper);
+      }
+      out[x] = sum[0];
     } else {
-      for (int c = 0; c < 3; ++c) out[x * 3 + c] = s[order[c]];
+      // Lanes 0-2 of colours(p): the output colours of the vector's pixel p.
+      auto colours = [](int p) {
+        IntLanes pick = {};
+        for (int c = 0; c < 3; ++c) pick[c] = p * C + (Reversed ? 2 - c : c);
+        return pick;
+      };
+      FloatLanes rgb = __builtin_shuffle(sum, colours(0));
+      for (int p = 1; p < P; ++p) rgb += __builtin_shuffle(sum, colours(p));
+      std::memcpy(out + x * 3, &rgb, 4 * sizeof(float));
     }
   }
 }
 
-// Three channels summed in four lanes, so each tap is one 4-wide multiply-add (a GCC/Clang
-// vector type: SSE on x86-64, NEON on ARM); the fourth lane reads the next pixel (the row
-// has slack for it) and is thrown away. Left to itself the compiler vectorises the tap
-// loop with shuffles instead, which is slower.
-typedef float Float4 __attribute__((vector_size(16)));
-
-void horizontal_3in4(float* __restrict out, const float* __restrict acc, const int* order,
-                     const Tap* taps, const float* weights, int out_w) {
-  const int r = order[0], g = order[1], b = order[2];
-  for (int x = 0; x < out_w; ++x) {
-    const Tap t = taps[x];
-    const float* src = acc + static_cast<std::ptrdiff_t>(t.start) * 3;
-    const float* w = weights + t.offset;
-    Float4 s = {0.f, 0.f, 0.f, 0.f};
-    for (int k = 0; k < t.count; ++k) {
-      Float4 v;
-      std::memcpy(&v, src + k * 3, sizeof v);
-      s += w[k] * v;
-    }
-    out[x * 3 + 0] = s[r];
-    out[x * 3 + 1] = s[g];
-    out[x * 3 + 2] = s[b];
-  }
-}
-
-void horizontal(float* out, const float* acc, int channels, const int* order, const Tap* taps,
-                const float* weights, int out_w) {
+void horizontal(float* out, const float* acc, int channels, bool reversed, const LaneTap* taps,
+                const float* lane_weights, int out_w) {
   switch (channels) {
-    case 1: horizontal_c<1>(out, acc, order, taps, weights, out_w); break;
-    case 3: horizontal_3in4(out, acc, order, taps, weights, out_w); break;
-    default: horizontal_c<4>(out, acc, order, taps, weights, out_w); break;
+    case 1: horizontal_lanes<1, false>(out, acc, taps, lane_weights, out_w); break;
+    case 3:
+      if (reversed) horizontal_lanes<3, true>(out, acc, taps, lane_weights, out_w);
+      else horizontal_lanes<3, false>(out, acc, taps, lane_weights, out_w);
+      break;
+    default:
+      if (reversed) horizontal_lanes<4, true>(out, acc, taps, lane_weights, out_w);
+      else horizontal_lanes<4, false>(out, acc, taps, lane_weights, out_w);
+      break;
   }
+}
+
+// Asks for bytes [from, to) of a row to be brought into the cache ahead of their use.
+inline void prefetch_span(const std::uint8_t* row, int from, int to) {
+  for (int i = from & ~63; i < to; i += 64) __builtin_prefetch(row + i);
+}
+
+#if defined(__AVX2__)
+// Eight output pixels at a time. Each pixel pair comes in as the 8 bytes from the left
+// pixel's first (plain loads: the 32- and 64-bit gathers are slower here), two pairs per
+// 128-bit half; a byte shuffle per channel then picks its left and right values as 32-bit
+// integers. Returns how many pixels it did: a multiple of 8, and only pixels whose 8 bytes
+// lie inside the row.
+template <int C, bool Reversed>
+int pair_row_avx2(float* __restrict out, const std::uint8_t* row, const std::uint8_t* ahead,
+                  int row_bytes, int planes, const PairTaps& taps, int out_w) {
+  int n = out_w;
+  while (n > 0 && taps.left[n - 1] + 8 > row_bytes) --n;
+  n &= ~7;
+  // Per two pairs of 8 bytes: 32-bit lanes 0, 1 take byte `channel` of each (left pixel),
+  // lanes 2, 3 byte C + channel (right pixel). The unpacks below then join the left values,
+  // and the right ones, of pixels 0, 1 with 2, 3 (and 4, 5 with 6, 7 in the upper half).
+  __m256i pick[3];
+  for (int c = 0; c < planes; ++c) {
+    const int channel = Reversed ? 2 - c : c;
+    const int l = channel, r = C + channel;
+    pick[c] = _mm256_setr_epi32(l | ~0xff, (8 + l) | ~0xff, r | ~0xff, (8 + r) | ~0xff,
+                                l | ~0xff, (8 + l) | ~0xff, r | ~0xff, (8 + r) | ~0xff);
+  }
+  for (int x = 0; x < n; x += 8) {
+    const int* at = taps.left + x;
+    if (ahead != nullptr) prefetch_span(ahead, at[0], at[7] + 8);
+    auto pair_bytes = [&](int i) {
+      return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + at[i]));
+    };
+    auto two = [&](int i, int j) { return _mm_unpacklo_epi64(pair_bytes(i), pair_bytes(j)); };
+    auto four = [&](int i, int j) {
+      return _mm256_inserti128_si256(_mm256_castsi128_si256(two(i, i + 1)), two(j, j + 1), 1);
+    };
+    const __m256i first = four(0, 4), second = four(2, 6);
+    const __m256 wl = _mm256_loadu_ps(taps.left_weight + x);
+    const __m256 wr = _mm256_loadu_ps(taps.right_weight + x);
+    for (int c = 0; c < planes; ++c) {
+      const __m256i a = _mm256_shuffle_epi8(first, pick[c]);
+      const __m256i b = _mm256_shuffle_epi8(second, pick[c]);
+      const __m256 l = _mm256_cvtepi32_ps(_mm256_unpacklo_epi64(a, b));
+      const __m256 r = _mm256_cvtepi32_ps(_mm256_unpackhi_epi64(a, b));
+      _mm256_storeu_ps(out + static_cast<std::ptrdiff_t>(c) * out_w + x,
+                       _mm256_fmadd_ps(wr, r, _mm256_mul_ps(wl, l)));
+    }
+  }
+  return n;
+}
+#endif
+
+template <int C, bool Reversed>
+void pair_row_c(float* __restrict out, const std::uint8_t* row, const std::uint8_t* ahead,
+                int row_bytes, int planes, const PairTaps& taps, int out_w) {
+  int x = 0;
+#if defined(__AVX2__)
+  x = pair_row_avx2<C, Reversed>(out, row, ahead, row_bytes, planes, taps, out_w);
+#endif
+  if (ahead != nullptr && x < out_w) prefetch_span(ahead, taps.left[x], row_bytes);
+  for (; x < out_w; ++x) {
+    const std::uint8_t* left = row + taps.left[x];
+    const float wl = taps.left_weight[x], wr = taps.right_weight[x];
+    for (int c = 0; c < planes; ++c) {
+      const int channel = Reversed ? 2 - c : c;
+      out[static_cast<std::ptrdiff_t>(c) * out_w + x] =
+          wl * static_cast<float>(left[channel]) + wr * static_cast<float>(left[C + channel]);
+    }
+  }
+}
+
+void pair_row(float* out, const std::uint8_t* row, const std::uint8_t* ahead, int row_bytes,
+              int channels, bool reversed, int planes, const PairTaps& taps, int out_w) {
+  switch (channels) {
+    case 1: pair_row_c<1, false>(out, row, ahead, row_bytes, planes, taps, out_w); break;
+    case 3:
+      if (reversed) pair_row_c<3, true>(out, row, ahead, row_bytes, planes, taps, out_w);
+      else pair_row_c<3, false>(out, row, ahead, row_bytes, planes, taps, out_w);
+      break;
+    default:
+      if (reversed) pair_row_c<4, true>(out, row, ahead, row_bytes, planes, taps, out_w);
+      else pair_row_c<4, false>(out, row, ahead, row_bytes, planes, taps, out_w);
+      break;
+  }
+}
+
+void blend(float* __restrict out, const float* __restrict a, float wa, const float* __restrict b,
+           float wb, int n) {
+  for (int i = 0; i < n; ++i) out[i] = wa * a[i] + wb * b[i];
 }
 
 // Round half to even without a libm call, so the loop vectorises on any x86-64:
@@ -155,30 +319,61 @@ inline float round_even(float v) {
   return (v + magic) - magic;
 }
 
-// VC values per pixel come in (1 or 3, in output colour order), OC channels go out.
-template <typename T, Layout L, int VC, int OC>
+// A value in output units as type T: integers rounded and clamped to [lo, hi].
+template <typename T>
+inline T to_output(float y, const StoreParams& p) {
+  if constexpr (std::is_same_v<T, float>) {
+    return y;
+  } else {
+    // In the form of the min and max instructions, so it vectorises without blends.
+    y = y > p.lo ? y : p.lo;
+    y = y < p.hi ? y : p.hi;
+    return static_cast<T>(static_cast<int>(round_even(y)));
+  }
+}
+
+// VC values per pixel come in (1 or 3, in output colour order; interleaved, or as planes
+// out_w apart), OC channels go out.
+template <typename T, Layout L, bool Planes, int VC, int OC>
 void store_t(void* out_v, std::size_t first, const float* __restrict vals, int out_w,
              const StoreParams& p) {
   T* __restrict out = static_cast<T*>(out_v);
+  if constexpr (VC == OC && Planes == (L == Layout::NCHW)) {
+    // Values already in the output's order: one run per plane, or one interleaved run.
+    constexpr int runs = Planes ? OC : 1;
+    constexpr int period = Planes ? 1 : OC;  // channels interleaved in a run
+    const int n = out_w * period;
+    for (int r = 0; r < runs; ++r) {
+      const float* __restrict src = vals + static_cast<std::ptrdiff_t>(r) * out_w;
+      T* __restrict dst = Planes ? out + static_cast<std::size_t>(r) * p.plane + first
+                                 : out + first * OC;
+      // Gains and biases repeated over whole vectors for any period, so the loop vectorises.
+      constexpr int block = 8 * period;
+      float gain[block], bias[block];
+      for (int j = 0; j < block; ++j) {
+        gain[j] = p.gain[r + j % period];
+        bias[j] = p.bias[r + j % period];
+      }
+      int i = 0;
+      for (; i + block <= n; i += block)
+        for (int j = 0; j < block; ++j) dst[i + j] = to_output<T>(src[i + j] * gain[j] + bias[j], p);
+      for (int j = 0; i < n; ++i, ++j) dst[i] = to_output<T>(src[i] * gain[j] + bias[j], p);
+    }
+    return;
+  }
+  auto val = [&](int x, int c) { return Planes ? vals[c * out_w + x] : vals[x * VC + c]; };
   for (int x = 0; x < out_w; ++x) {
     for (int c = 0; c < OC; ++c) {
       float v;
       if constexpr (VC == OC) {
-        v = vals[x * VC + c];
+        v = val(x, c);
       } else if constexpr (VC == 1) {
-        v = vals[x];
+        v = val(x, 0);
       } else {
         // ITU-R BT.601 luma, as cv::cvtColor(..., COLOR_RGB2GRAY).
-        v = 0.299f * vals[x * 3] + 0.587f * vals[x * 3 + 1] + 0.114f * vals[x * 3 + 2];
+        v = 0.299f * val(x, 0) + 0.587f * val(x, 1) + 0.114f * val(x, 2);
       }
-      float y = v * p.gain[c] + p.bias[c];
-      T o;
-      if constexpr (std::is_same_v<T, float>) {
-        o = y;
-      } else {
-        y = y < p.lo ? p.lo : (y > p.hi ? p.hi : y);
-        o = static_cast<T>(static_cast<int>(round_even(y)));
-      }
+      const T o = to_output<T>(v * p.gain[c] + p.bias[c], p);
       const std::size_t i = first + static_cast<std::size_t>(x);
       if constexpr (L == Layout::NHWC) out[i * OC + c] = o;
       else out[static_cast<std::size_t>(c) * p.plane + i] = o;
@@ -186,32 +381,33 @@ void store_t(void* out_v, std::size_t first, const float* __restrict vals, int o
   }
 }
 
-template <typename T, Layout L>
+template <typename T, Layout L, bool Planes>
 void store_layout(void* out, std::size_t first, const float* vals, int out_w,
                   const StoreParams& p) {
   if (p.out_channels == 1) {
-    if (p.vals_channels == 1) store_t<T, L, 1, 1>(out, first, vals, out_w, p);
-    else store_t<T, L, 3, 1>(out, first, vals, out_w, p);
+    if (p.vals_channels == 1) store_t<T, L, Planes, 1, 1>(out, first, vals, out_w, p);
+    else store_t<T, L, Planes, 3, 1>(out, first, vals, out_w, p);
   } else {
-    if (p.vals_channels == 1) store_t<T, L, 1, 3>(out, first, vals, out_w, p);
-    else store_t<T, L, 3, 3>(out, first, vals, out_w, p);
+    if (p.vals_channels == 1) store_t<T, L, Planes, 1, 3>(out, first, vals, out_w, p);
+    else store_t<T, L, Planes, 3, 3>(out, first, vals, out_w, p);
   }
 }
 
-template <typename T>
+template <typename T, bool Planes>
 void store_typed(void* out, std::size_t first, const float* vals, int out_w, const StoreParams& p) {
   // One channel is one plane: both layouts write the same bytes.
   if (p.layout == Layout::NHWC || p.out_channels == 1)
-    store_layout<T, Layout::NHWC>(out, first, vals, out_w, p);
+    store_layout<T, Layout::NHWC, Planes>(out, first, vals, out_w, p);
   else
-    store_layout<T, Layout::NCHW>(out, first, vals, out_w, p);
+    store_layout<T, Layout::NCHW, Planes>(out, first, vals, out_w, p);
 }
 
-void store(void* out, std::size_t first, const float* vals, int out_w, const StoreParams& p) {
+template <bool Planes>
+void store_from(void* out, std::size_t first, const float* vals, int out_w, const StoreParams& p) {
   switch (p.dtype) {
-    case DType::U8: store_typed<std::uint8_t>(out, first, vals, out_w, p); break;
-    case DType::I8: store_typed<std::int8_t>(out, first, vals, out_w, p); break;
-    case DType::F32: store_typed<float>(out, first, vals, out_w, p); break;
+    case DType::U8: store_typed<std::uint8_t, Planes>(out, first, vals, out_w, p); break;
+    case DType::I8: store_typed<std::int8_t, Planes>(out, first, vals, out_w, p); break;
+    case DType::F32: store_typed<float, Planes>(out, first, vals, out_w, p); break;
   }
 }
 
@@ -250,4 +446,5 @@ void matvec(float* y, const float* A, int rows, int cols, const float* x, bool l
 
 }  // namespace
 
-const Kernels kernels{&vertical, &vertical_q16, &horizontal, &store, &matvec};
+const Kernels kernels{kLanes, &vertical,          &vertical_q16,     &horizontal, &pair_row,
+                      &blend, &store_from<false>, &store_from<true>, &matvec};

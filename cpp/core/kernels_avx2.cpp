@@ -5,6 +5,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include <immintrin.h>
+
 #include "kernels.h"
 
 namespace edge::detail::avx2 {

@@ -9,8 +9,8 @@
 
 namespace edge {
 
+using detail::LaneTap;
 using detail::StoreParams;
-using detail::Tap;
 
 int channels_of(PixelFormat f) {
   switch (f) {
@@ -39,17 +39,18 @@ bool is_yuv(PixelFormat f) {
 // Channels per pixel after the vertical pass: YUV frames are converted to RGB first.
 int filtered_channels(PixelFormat f) { return is_yuv(f) ? 3 : channels_of(f); }
 
-// Which filtered channel holds red, green and blue.
-std::array<int, 3> rgb_positions(PixelFormat f) {
-  switch (f) {
-    case PixelFormat::BGR:
-    case PixelFormat::BGRA: return {2, 1, 0};
-    case PixelFormat::GRAY: return {0, 0, 0};
-    default: return {0, 1, 2};  // RGB, RGBA, and YUV converted to RGB
-  }
-}
+// Whether filtered pixels hold blue first (then green, red); YUV frames are converted to RGB.
+bool blue_first(PixelFormat f) { return f == PixelFormat::BGR || f == PixelFormat::BGRA; }
 
 enum class Filter { Area, AreaUpscale, Linear };
+
+// One output sample of a separable resampling filter: `count` source samples from
+// `start`, weighted by weights[offset .. offset + count).
+struct Tap {
+  int start = 0;
+  int count = 0;
+  int offset = 0;
+};
 
 // The taps OpenCV's cv::resize uses, so results agree with it to rounding:
 // Area is computeResizeAreaTab (box filter with fractional edge weights, downscaling only);
@@ -106,6 +107,44 @@ void build_taps(int ssize, int dsize, Filter filter, std::vector<Tap>& taps,
   }
 }
 
+// The horizontal taps as Kernels::horizontal reads them, for vectors of `lanes` floats on rows
+// of `channels` floats per pixel: each vector covers lanes / channels pixels, so each output
+// pixel's weights are padded with zeros to a whole number of vectors; the weights of a vector
+// are read as a whole vector, so `lanes` more floats end the list.
+void lay_out_lanes(int lanes, int channels, const std::vector<Tap>& taps,
+                   const std::vector<float>& weights, std::vector<LaneTap>& lane_taps,
+                   std::vector<float>& lane_weights) {
+  const int per_vector = lanes / channels;
+  lane_taps.clear();
+  lane_weights.clear();
+  for (const Tap& t : taps) {
+    const int vectors = (t.count + per_vector - 1) / per_vector;
+    lane_taps.push_back({t.start, vectors, static_cast<int>(lane_weights.size()) / per_vector});
+    for (int k = 0; k < vectors * per_vector; ++k)
+      lane_weights.push_back(k < t.count ? weights[static_cast<std::size_t>(t.offset + k)] : 0.f);
+  }
+  lane_weights.insert(lane_weights.end(), static_cast<std::size_t>(lanes), 0.f);
+}
+
+// Filters with at most two taps per sample, as pairs of neighbouring source pixels: a single
+// tap at s becomes the pair (s, s + 1), or (s - 1, s) at the last pixel, with a zero weight
+// for the other. Needs ssize >= 2. `left` holds byte offsets in rows of `channels` bytes.
+void pair_up(int ssize, int channels, const std::vector<Tap>& taps,
+             const std::vector<float>& weights, std::vector<int>& left,
+             std::vector<float>& left_weight, std::vector<float>& right_weight) {
+  left.clear();
+  left_weight.clear();
+  right_weight.clear();
+  for (const Tap& t : taps) {
+    const float w0 = weights[static_cast<std::size_t>(t.offset)];
+    const float w1 = t.count == 2 ? weights[static_cast<std::size_t>(t.offset + 1)] : 0.f;
+    const bool at_end = t.count == 1 && t.start == ssize - 1;
+    left.push_back((at_end ? t.start - 1 : t.start) * channels);
+    left_weight.push_back(at_end ? 0.f : w0);
+    right_weight.push_back(at_end ? w0 : w1);
+  }
+}
+
 // BT.601 limited range, the fixed-point constants of OpenCV's YUV to RGB conversions.
 struct Yuv601 {
   static constexpr int kShift = 20;
@@ -157,9 +196,20 @@ void yuv_row_to_rgb(const Frame& f, int y, int x0, int n, std::uint8_t* rgb) {
   }
 }
 
+// Row y of the frame from column x0 on, n pixels wide: a pointer into the frame, or for YUV
+// frames the row converted to packed RGB in `converted`.
+const std::uint8_t* source_row(const Frame& f, int y, int x0, int n, std::uint8_t* converted) {
+  if (is_yuv(f.format)) {
+    yuv_row_to_rgb(f, y, x0, n, converted);
+    return converted;
+  }
+  return f.data + static_cast<std::ptrdiff_t>(y) * f.stride +
+         static_cast<std::ptrdiff_t>(x0) * channels_of(f.format);
+}
+
 // Per-thread working rows; they only grow, so a steady stream of frames allocates nothing.
 struct Scratch {
-  std::vector<float> acc, vals, pad;
+  std::vector<float> acc, vals, pad, filtered;
   std::vector<std::uint16_t> acc16;
   std::vector<const std::uint8_t*> rows;
   std::vector<std::uint8_t> converted;
@@ -181,14 +231,131 @@ struct Preprocessor::Plan {
   int roi_w = 0, roi_h = 0;
   Rect src;  // the part of the ROI that is resampled, relative to the ROI
   Rect dst;  // where it lands in the output
-  std::vector<Tap> vtaps, htaps;
-  std::vector<float> vweights, hweights;
+  std::vector<Tap> vtaps;
+  std::vector<float> vweights;
+  bool reversed = false;  // the output colours are the filtered channels in reverse order
+  StoreParams store;
+  // No tap of either filter has more than two samples (bilinear, area upscaling): each output
+  // row blends two source rows, filtered horizontally straight from the bytes of the pixel
+  // pairs it needs (hpairs). Otherwise the vertical pass goes first, over whole rows, and the
+  // horizontal one follows (lane_taps, lane_weights).
+  bool pairs = false;
+  std::vector<int> hpairs_left;
+  std::vector<float> hpairs_left_weight, hpairs_right_weight;
+  std::vector<LaneTap> lane_taps;
+  std::vector<float> lane_weights;
   std::vector<std::uint16_t> vweights_q16;  // used when fixed_point
   bool fixed_point = false;
   int max_vtaps = 0;
-  std::array<int, 3> order{};  // filtered channels holding the output colours, in order
-  StoreParams store;
 };
+
+namespace {
+
+// The last two source rows filtered horizontally: when upscaling, consecutive output rows
+// share source rows, and each is filtered only once.
+class FilteredRows {
+ public:
+  FilteredRows(float* storage, std::size_t row_floats) : storage_(storage), size_(row_floats) {}
+
+  // Source row y, filtered by filter(y, destination) into the slot used least recently
+  // unless it is already in one. Rows are asked for in increasing order.
+  template <typename Filter>
+  const float* get(int y, const Filter& filter) {
+    for (int i = 0; i < 2; ++i) {
+      if (row_[i] == y) {
+        recent_ = i;
+        return slot(i);
+      }
+    }
+    recent_ = 1 - recent_;
+    row_[recent_] = y;
+    filter(y, slot(recent_));
+    return slot(recent_);
+  }
+
+ private:
+  float* slot(int i) const { return storage_ + static_cast<std::size_t>(i) * size_; }
+
+  float* storage_;
+  std::size_t size_;
+  int row_[2] = {-1, -1};
+  int recent_ = 1;
+};
+
+// Per output row: its one or two source rows filtered horizontally, blended, stored.
+void resample_pairs(const Preprocessor::Plan& plan, const Frame& frame, int x0, int y0,
+                    int out_w, void* out, Scratch& s) {
+  const detail::Kernels& k = detail::kernels();
+  const StoreParams& p = plan.store;
+  const Rect& d = plan.dst;
+  const int sc = filtered_channels(frame.format);
+  const int row_bytes = plan.src.w * sc;
+  const std::size_t row_floats = static_cast<std::size_t>(d.w) * p.vals_channels;
+  grow(s.filtered, 2 * row_floats);
+  grow(s.vals, row_floats);
+  if (is_yuv(frame.format)) grow(s.converted, static_cast<std::size_t>(row_bytes));
+  const detail::PairTaps taps{plan.hpairs_left.data(), plan.hpairs_left_weight.data(),
+                              plan.hpairs_right_weight.data()};
+  int j = 0;
+  // Rows far apart (downscaling) are out of the hardware prefetcher's sight: while a row is
+  // read, the row in its place for the next output row is fetched (not for YUV frames, whose
+  // rows are converted first).
+  auto row_ahead = [&](int y) -> const std::uint8_t* {
+    if (j + 1 == d.h || is_yuv(frame.format)) return nullptr;
+    const Tap& next = plan.vtaps[static_cast<std::size_t>(j + 1)];
+    const int r = y - plan.vtaps[static_cast<std::size_t>(j)].start;
+    return r < next.count ? source_row(frame, y0 + next.start + r, x0, plan.src.w, nullptr)
+                          : nullptr;
+  };
+  auto filter = [&](int y, float* planes) {
+    const std::uint8_t* row = source_row(frame, y0 + y, x0, plan.src.w, s.converted.data());
+    k.pair_row(planes, row, row_ahead(y), row_bytes, sc, plan.reversed, p.vals_channels, taps,
+               d.w);
+  };
+  FilteredRows rows(s.filtered.data(), row_floats);
+  for (; j < d.h; ++j) {
+    const Tap& t = plan.vtaps[static_cast<std::size_t>(j)];
+    const float* w = plan.vweights.data() + t.offset;
+    const float* a = rows.get(t.start, filter);
+    const float* b = t.count == 2 ? rows.get(t.start + 1, filter) : a;
+    k.blend(s.vals.data(), a, w[0], b, t.count == 2 ? w[1] : 0.f, static_cast<int>(row_floats));
+    k.store_planes(out, static_cast<std::size_t>(d.y + j) * out_w + d.x, s.vals.data(), d.w, p);
+  }
+}
+
+// Per output row: the vertical filter over whole source rows, then the horizontal one.
+void resample_separable(const Preprocessor::Plan& plan, const Frame& frame, int x0, int y0,
+                        int out_w, void* out, Scratch& s) {
+  const detail::Kernels& k = detail::kernels();
+  const StoreParams& p = plan.store;
+  const Rect& d = plan.dst;
+  const int sc = filtered_channels(frame.format);
+  const int cw = plan.src.w;
+  const std::size_t row_len = static_cast<std::size_t>(cw) * sc;
+  grow(s.acc, row_len + static_cast<std::size_t>(k.lanes));  // slack read by horizontal
+  if (plan.fixed_point) grow(s.acc16, row_len);
+  grow(s.vals, static_cast<std::size_t>(d.w) * p.vals_channels + 1);  // slack horizontal writes
+  grow(s.rows, static_cast<std::size_t>(plan.max_vtaps));
+  if (is_yuv(frame.format)) grow(s.converted, row_len * plan.max_vtaps);
+  for (int j = 0; j < d.h; ++j) {
+    const Tap& t = plan.vtaps[static_cast<std::size_t>(j)];
+    for (int r = 0; r < t.count; ++r)
+      s.rows[static_cast<std::size_t>(r)] =
+          source_row(frame, y0 + t.start + r, x0, cw, s.converted.data() + r * row_len);
+    if (plan.fixed_point) {
+      k.vertical_q16(s.acc.data(), s.acc16.data(), s.rows.data(),
+                     plan.vweights_q16.data() + t.offset, t.count, static_cast<int>(row_len));
+    } else {
+      k.vertical(s.acc.data(), s.rows.data(), plan.vweights.data() + t.offset, t.count,
+                 static_cast<int>(row_len));
+    }
+    k.horizontal(s.vals.data(), s.acc.data(), sc, plan.reversed, plan.lane_taps.data(),
+                 plan.lane_weights.data(), d.w);
+    k.store(out, static_cast<std::size_t>(d.y + j) * out_w + d.x, s.vals.data(), d.w, p);
+  }
+}
+
+}  // namespace
 
 Preprocessor::Preprocessor(const PreprocessSpec& spec) : spec_(spec) {
   if (spec.out_w < 1 || spec.out_h < 1 || spec.out_w > kMaxSide || spec.out_h > kMaxSide)
@@ -256,8 +423,21 @@ std::shared_ptr<const Preprocessor::Plan> Preprocessor::plan_for(int roi_w, int 
   if (spec_.resize == Resize::Area)
     filter = (s.w >= d.w && s.h >= d.h) ? Filter::Area : Filter::AreaUpscale;
   build_taps(s.h, d.h, filter, plan->vtaps, plan->vweights);
-  build_taps(s.w, d.w, filter, plan->htaps, plan->hweights);
+  std::vector<Tap> htaps;
+  std::vector<float> hweights;
+  build_taps(s.w, d.w, filter, htaps, hweights);
   for (const Tap& t : plan->vtaps) plan->max_vtaps = std::max(plan->max_vtaps, t.count);
+  int max_htaps = 0;
+  for (const Tap& t : htaps) max_htaps = std::max(max_htaps, t.count);
+  const int sc = filtered_channels(spec_.src);
+  plan->pairs = plan->max_vtaps <= 2 && max_htaps <= 2 && s.w >= 2;
+  if (plan->pairs) {
+    pair_up(s.w, sc, htaps, hweights, plan->hpairs_left, plan->hpairs_left_weight,
+            plan->hpairs_right_weight);
+  } else {
+    lay_out_lanes(detail::kernels().lanes, sc, htaps, hweights, plan->lane_taps,
+                  plan->lane_weights);
+  }
   plan->fixed_point = plan->max_vtaps <= kMaxFixedPointTaps;
   if (plan->fixed_point) {
     // Rounded down, so the weights of one output row sum to at most 1 and never overflow.
@@ -267,9 +447,8 @@ std::shared_ptr<const Preprocessor::Plan> Preprocessor::plan_for(int roi_w, int 
   }
 
   StoreParams& p = plan->store;
-  const auto rgb = rgb_positions(spec_.src);
-  const bool bgr_out = spec_.dst == ColorOrder::BGR;
-  plan->order = {rgb[bgr_out ? 2 : 0], rgb[1], rgb[bgr_out ? 0 : 2]};
+  // Grey output is computed from values in RGB order.
+  plan->reversed = blue_first(spec_.src) != (spec_.dst == ColorOrder::BGR);
   p.vals_channels = spec_.src == PixelFormat::GRAY ? 1 : 3;
   p.out_channels = out_channels();
   for (int c = 0; c < 3; ++c) p.gain[c] = gain_[c], p.bias[c] = bias_[c];
@@ -290,20 +469,9 @@ void Preprocessor::run(const Frame& frame, const Rect& roi, void* out) const {
   const Plan& plan = *plan_ptr;
   const detail::Kernels& k = detail::kernels();
   const StoreParams& p = plan.store;
-  const int sc = filtered_channels(frame.format);
   const int W = spec_.out_w, H = spec_.out_h;
-  const int x0 = roi.x + plan.src.x, y0 = roi.y + plan.src.y, cw = plan.src.w;
   const Rect& d = plan.dst;
-  const bool yuv = is_yuv(frame.format);
-  const int in_px = channels_of(frame.format);
-
   thread_local Scratch s;
-  const std::size_t row_len = static_cast<std::size_t>(cw) * sc;
-  grow(s.acc, row_len + 1);  // slack read by the 4-wide horizontal pass
-  if (plan.fixed_point) grow(s.acc16, row_len);
-  grow(s.vals, static_cast<std::size_t>(W) * sc);
-  grow(s.rows, static_cast<std::size_t>(plan.max_vtaps));
-  if (yuv) grow(s.converted, row_len * plan.max_vtaps);
 
   const bool padded = d.x > 0 || d.y > 0 || d.w < W || d.h < H;
   if (padded) {
@@ -320,31 +488,9 @@ void Preprocessor::run(const Frame& frame, const Rect& roi, void* out) const {
     }
   }
 
-  for (int j = 0; j < d.h; ++j) {
-    const Tap& t = plan.vtaps[static_cast<std::size_t>(j)];
-    for (int r = 0; r < t.count; ++r) {
-      const int y = y0 + t.start + r;
-      if (yuv) {
-        std::uint8_t* dst = s.converted.data() + static_cast<std::size_t>(r) * row_len;
-        yuv_row_to_rgb(frame, y, x0, cw, dst);
-        s.rows[static_cast<std::size_t>(r)] = dst;
-      } else {
-        s.rows[static_cast<std::size_t>(r)] =
-            frame.data + static_cast<std::ptrdiff_t>(y) * frame.stride +
-            static_cast<std::ptrdiff_t>(x0) * in_px;
-      }
-    }
-    if (plan.fixed_point) {
-      k.vertical_q16(s.acc.data(), s.acc16.data(), s.rows.data(),
-                     plan.vweights_q16.data() + t.offset, t.count, static_cast<int>(row_len));
-    } else {
-      k.vertical(s.acc.data(), s.rows.data(), plan.vweights.data() + t.offset, t.count,
-                 static_cast<int>(row_len));
-    }
-    k.horizontal(s.vals.data(), s.acc.data(), sc, plan.order.data(), plan.htaps.data(),
-                 plan.hweights.data(), d.w);
-    k.store(out, static_cast<std::size_t>(d.y + j) * W + d.x, s.vals.data(), d.w, p);
-  }
+  const int x0 = roi.x + plan.src.x, y0 = roi.y + plan.src.y;
+  if (plan.pairs) resample_pairs(plan, frame, x0, y0, W, out, s);
+  else resample_separable(plan, frame, x0, y0, W, out, s);
 }
 
 }  // namespace edge
