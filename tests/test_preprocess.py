@@ -520,6 +520,30 @@ def test_reads_stay_inside_the_frame(src: str, resize: str, size: tuple[int, int
         assert_matches_reference(frame, Spec(size=size, src=src, resize=resize, roi=roi))
 
 
+# A frame of the output size whose values map to themselves is copied (a uint8 model whose
+# input quantization undoes its normalisation, fed its own input size); any other mapping of
+# the same frame is computed. Both give the exact bytes.
+@pytest.mark.parametrize("resize", RESIZES)
+def test_a_frame_of_the_output_size_keeps_its_bytes_or_maps_them(resize: str) -> None:
+    rng = np.random.default_rng(7)
+    frame = rng.integers(0, 256, (31, 45, 3), np.uint8)
+    frame = before_guard_page(frame)
+    same: dict[str, Any] = {"size": (45, 31), "resize": resize, "fit": "crop"}
+    quantized = {"mean": 127.0, "std": 128.0, "scale": 0.0078125019, "zero_point": 127.0}
+    for keywords in [{"src": "bgr", "dst": "bgr"}, {"src": "rgb", "dst": "rgb", **quantized}]:
+        assert np.array_equal(edge.preprocess(frame, **same, **keywords)[0], frame), keywords
+    grey = np.ascontiguousarray(frame[..., 0])
+    assert np.array_equal(edge.preprocess(grey, src="gray", dst="gray", **same)[0, ..., 0], grey)
+    roi = edge.preprocess(frame, src="bgr", dst="bgr", size=(20, 10), roi=(25, 21, 20, 10))
+    assert np.array_equal(roi[0], frame[21:, 25:])
+    # Not copies: colours swapped, a mean off by one, the planes of NCHW.
+    assert np.array_equal(edge.preprocess(frame, src="bgr", **same)[0], frame[..., ::-1])
+    shifted = edge.preprocess(frame, src="bgr", dst="bgr", mean=1.0, **same)[0]
+    assert np.array_equal(shifted, np.maximum(frame.astype(int) - 1, 0))
+    planes = edge.preprocess(frame, src="bgr", dst="bgr", layout="nchw", **same)[0]
+    assert np.array_equal(planes, frame.transpose(2, 0, 1))
+
+
 # ------------------------------------------------------------------------------ geometry
 
 

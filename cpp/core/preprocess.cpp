@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -247,6 +248,8 @@ struct Preprocessor::Plan {
   std::vector<std::uint16_t> vweights_q16;  // used when fixed_point
   bool fixed_point = false;
   int max_vtaps = 0;
+  // The output is the source's bytes, row by row (see copies_bytes).
+  bool copy = false;
 };
 
 namespace {
@@ -457,11 +460,32 @@ std::shared_ptr<const Preprocessor::Plan> Preprocessor::plan_for(int roi_w, int 
   p.dtype = spec_.dtype;
   p.layout = spec_.layout;
   p.plane = static_cast<std::size_t>(W) * H;
+  plan->copy = copies_bytes(*plan);
 
   std::lock_guard<std::mutex> lock(plans_mutex_);
   plans_.insert(plans_.begin(), plan);
   if (plans_.size() > kPlansKept) plans_.pop_back();
   return plan;
+}
+
+// No resampling or padding, the source's channels in the source's order, and a value mapping
+// that rounds every byte to itself: a uint8 model whose input quantization undoes its
+// normalisation (scale 1/std, zero point mean, as most are) fed a frame of its input size.
+bool Preprocessor::copies_bytes(const Plan& plan) const {
+  const Rect& s = plan.src;
+  const Rect& d = plan.dst;
+  const StoreParams& p = plan.store;
+  const int C = p.out_channels;
+  if (!(s.w == d.w && s.h == d.h && d.w == spec_.out_w && d.h == spec_.out_h)) return false;
+  if (is_yuv(spec_.src) || channels_of(spec_.src) != C || p.vals_channels != C) return false;
+  if (plan.reversed || p.dtype != DType::U8 || (C > 1 && p.layout != Layout::NHWC)) return false;
+  // The mapping is linear: a byte keeps its value when both ends of the range do, with room
+  // for float rounding.
+  for (int c = 0; c < C; ++c) {
+    if (std::fabs(p.bias[c]) > 0.25f || std::fabs(255.f * p.gain[c] + p.bias[c] - 255.f) > 0.25f)
+      return false;
+  }
+  return true;
 }
 
 void Preprocessor::run(const Frame& frame, const Rect& roi, void* out) const {
@@ -489,6 +513,13 @@ void Preprocessor::run(const Frame& frame, const Rect& roi, void* out) const {
   }
 
   const int x0 = roi.x + plan.src.x, y0 = roi.y + plan.src.y;
+  if (plan.copy) {
+    const std::size_t row_bytes = static_cast<std::size_t>(W) * p.out_channels;
+    for (int y = 0; y < H; ++y)
+      std::memcpy(static_cast<std::uint8_t*>(out) + y * row_bytes,
+                  source_row(frame, y0 + y, x0, W, nullptr), row_bytes);
+    return;
+  }
   if (plan.pairs) resample_pairs(plan, frame, x0, y0, W, out, s);
   else resample_separable(plan, frame, x0, y0, W, out, s);
 }

@@ -75,6 +75,7 @@ class Preprocessor {
 
  private:
   std::shared_ptr<const Plan> plan_for(int roi_w, int roi_h) const;
+  bool copies_bytes(const Plan& plan) const;
 
   PreprocessSpec spec_;
   std::array<float, 3> gain_{}, bias_{};  // out = value_in_pixels * gain + bias (before rounding)
