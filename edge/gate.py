@@ -14,6 +14,8 @@ the largest deviation (see the README's figures).
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -86,6 +88,14 @@ class Distribution:
         both: Floats = np.minimum(1.0, 2 * np.minimum(self._high(v), self._low(-v)))
         return both
 
+    def tail_at(self, value: float, side: Side) -> float:
+        """:meth:`tail` of one value (one frame's check), in plain floats."""
+        if side == "high":
+            return self._high.at(value)
+        if side == "low":
+            return self._low.at(-value)
+        return min(1.0, 2 * min(self._high.at(value), self._low.at(-value)))
+
 
 @dataclass(frozen=True)
 class UpperTail:
@@ -116,6 +126,27 @@ class UpperTail:
         beyond = edge_p * np.exp(-np.maximum(v - edge, 0.0) / self.scale)
         p: Floats = np.where(v > edge, beyond, np.maximum(inside, edge_p))
         return p
+
+    @cached_property
+    def _table(self) -> tuple[list[float], list[float]]:
+        return self.values.tolist(), self.levels.tolist()
+
+    def at(self, v: float) -> float:
+        """The same for one value, without NumPy's cost per call, which on a scalar is most
+        of a frame's check."""
+        values, levels = self._table
+        edge_p = 1 - levels[-1]
+        if v > values[-1]:
+            return edge_p * math.exp(-(v - values[-1]) / self.scale)
+        i = bisect.bisect_right(values, v)
+        if i == 0:
+            level = 0.0
+        elif values[i - 1] == v:
+            level = levels[i - 1]
+        else:  # values[i - 1] < v < values[i]
+            t = (v - values[i - 1]) / (values[i] - values[i - 1])
+            level = levels[i - 1] + t * (levels[i] - levels[i - 1])
+        return max(1.0 - level, edge_p)
 
 
 @dataclass(frozen=True)
@@ -169,7 +200,10 @@ class Gate:
 
     def check(self, values: Mapping[str, float]) -> tuple[bool, str, float]:
         """One frame: ``(passes, reason, score)``; the reason names the rarest signal."""
-        surprise = {n: float(s) for n, s in self.surprise(values).items()}
+        surprise = {
+            n: -math.log(max(self.distributions[n].tail_at(float(values[n]), SIGNALS[n]), 1e-300))
+            for n in self.signals
+        }
         score = sum(surprise.values())
         if score <= self.threshold:
             return True, "", score

@@ -25,6 +25,7 @@ from edge.calibration import (
 from edge.cli import main
 from edge.data import Dataset, load_dataset
 from edge.evaluate import decide
+from edge.gate import Distribution
 from edge.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,3 +265,18 @@ def test_calibration_records_the_drift_monitors_reference(data_dir: Path) -> Non
     doc["drift"] = {"frames": 10, "class_counts": [1, 2], "review": 8, "reject": 8}
     with pytest.raises(ValueError, match="review and reject counts are inconsistent"):
         Calibration.from_json(doc)
+
+
+def test_one_frames_tail_equals_the_batch_tail_inside_at_and_beyond_the_table() -> None:
+    """``Gate.check`` takes the plain-float path; it must agree with the NumPy one."""
+    values = np.random.default_rng(3).gamma(2.0, 1.5, 5000)
+    values[:400] = 1.0  # a repeated value, as clipped shares give
+    distribution = Distribution.fit(values, floor=1e-3)
+    table = np.asarray(distribution.quantiles)
+    probes = np.concatenate(
+        [table, (table[:-1] + table[1:]) / 2, [-5.0, 0.0, table[-1] + 0.5, table[-1] + 40.0]]
+    )
+    for side in ("high", "low", "both"):
+        batch = distribution.tail(probes, side)
+        single = [distribution.tail_at(float(v), side) for v in probes]
+        np.testing.assert_allclose(single, batch, rtol=1e-12, atol=1e-300, err_msg=side)
