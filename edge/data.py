@@ -14,6 +14,7 @@ import hashlib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -67,20 +68,21 @@ def load_dataset(path: str | Path, *, classes: int | None = None) -> Dataset:
     if len(images) == 0 or images.shape[1] == 0 or images.shape[2] == 0:
         raise DataError(f"{p}: images is empty (shape {images.shape})")
     if labels is not None:
-        if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
-            raise DataError(
-                f"{p}: labels must be {len(images)} integers, one per image; "
-                f"got {labels.dtype} of shape {labels.shape}"
-            )
-        labels = labels.astype(np.int64)
+        labels = _one_integer_per_image(p, "labels", labels, len(images))
         if classes is not None and (labels.min() < 0 or labels.max() >= classes):
             bad = labels[(labels < 0) | (labels >= classes)][0]
             raise DataError(f"{p}: label {bad} is out of range for a model of {classes} classes")
     if groups is not None:
-        if groups.shape != (len(images),) or not np.issubdtype(groups.dtype, np.integer):
-            raise DataError(
-                f"{p}: groups must be {len(images)} integers, one per image; "
-                f"got {groups.dtype} of shape {groups.shape}"
-            )
-        groups = groups.astype(np.int64)
+        groups = _one_integer_per_image(p, "groups", groups, len(images))
     return Dataset(p, np.ascontiguousarray(images), labels, digest.hexdigest(), groups)
+
+
+def _one_integer_per_image(
+    path: Path, name: str, values: npt.NDArray[Any], n: int
+) -> npt.NDArray[np.int64]:
+    if values.shape != (n,) or not np.issubdtype(values.dtype, np.integer):
+        raise DataError(
+            f"{path}: {name} must be {n} integers, one per image; "
+            f"got {values.dtype} of shape {values.shape}"
+        )
+    return values.astype(np.int64)

@@ -175,6 +175,12 @@ def test_bad_data_and_usage_are_one_clear_line(
     assert code == 2
     assert "label 12 is out of range for a model of 10 classes" in err
 
+    bad_groups = tmp_path / "bad-groups.npz"
+    np.savez(bad_groups, images=np.zeros((60, 28, 28), np.uint8), groups=np.zeros(59, np.int64))
+    code, err = _run(["calibrate", "--model", str(MODEL), "--data", str(bad_groups)], capsys)
+    assert code == 2
+    assert "groups must be 60 integers, one per image; got int64 of shape (59,)" in err
+
     floats = tmp_path / "floats.npz"
     np.savez(floats, images=np.zeros((4, 28, 28), np.float32))
     code, err = _run(["eval", "--model", str(MODEL), "--id", str(floats)], capsys)
