@@ -57,6 +57,7 @@ class SeaweedFS:
     def __init__(self, root: Path, binary: str) -> None:
         self.root = root
         self.binary = binary
+        self.all_ports = tuple(free_ports(8))
         (
             self.s3_port,
             self.s3_grpc,
@@ -66,7 +67,7 @@ class SeaweedFS:
             self.volume_grpc,
             self.filer_port,
             self.filer_grpc,
-        ) = free_ports(8)
+        ) = self.all_ports
         self.data = root / "data"
         self.data.mkdir(parents=True, exist_ok=True)
         self.identities = root / "s3.json"
@@ -78,18 +79,6 @@ class SeaweedFS:
         self.identities.write_text(json.dumps({"identities": [identity]}))
         self.log = root / "weed.log"
         self.process: subprocess.Popen[bytes] | None = None
-
-    def ports(self) -> tuple[int, ...]:
-        return (
-            self.s3_port,
-            self.s3_grpc,
-            self.master_port,
-            self.master_grpc,
-            self.volume_port,
-            self.volume_grpc,
-            self.filer_port,
-            self.filer_grpc,
-        )
 
     @property
     def endpoint(self) -> str:
@@ -168,7 +157,7 @@ class SeaweedFS:
             process.send_signal(signal.SIGKILL)
         process.wait(10)
         # The gRPC unix sockets weed keeps in /tmp, named by port.
-        for p in self.ports():
+        for p in self.all_ports:
             for sock in Path("/tmp").glob(f"seaweedfs-*-{p}.sock"):
                 with contextlib.suppress(OSError):
                     sock.unlink()
