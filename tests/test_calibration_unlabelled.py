@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _scripts import load_script
 from test_calibration import MODEL as FASHION_LINE
-from test_calibration import _datasets_module, data_dir, uncalibrated_copy
+from test_calibration import data_dir, uncalibrated_copy
 
 from edge import load_model
 from edge.calibration import (
@@ -140,7 +141,7 @@ def test_bundled_efficientnet_ships_calibrated_without_labels() -> None:
 def test_efficientnet_gate_passes_held_out_photos_and_refuses_digits_and_blank_frames(
     efficientnet_gate: Gate,
 ) -> None:
-    datasets = _datasets_module()
+    datasets = load_script("datasets")
     # Photos the calibration never saw (scikit-image's and scikit-learn's), 10 views each.
     photos, _ = datasets.views(datasets.photos("evaluation"), 10, seed=1)
     digits, _ = datasets.mnist()

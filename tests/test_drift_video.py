@@ -14,17 +14,15 @@ own first 1 500 frames):
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from _scripts import load_script
 
 from edge.calibration import load_calibration
 from edge.config import BUNDLED_MODEL, load_config
@@ -32,29 +30,12 @@ from edge.model import load_model
 from edge.monitor import Monitor, MonitorConfig
 from edge.runtime import open_runner
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "make_sample_video.py"
 NORMAL, DIMMED = 120, 18  # objects: 3 540 frames of a normal line, then 561 dimmed
 DIM = 0.5  # half the light: a bank of lamps out, not the sample video's near-darkness
 #: Frames from the first dimmed frame to ALERT: measured 259.
 ALERT_WITHIN = 400
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg CLI")
-
-
-def _script() -> ModuleType:
-    name = "make_sample_video"
-    spec = importlib.util.spec_from_file_location(name, SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Its dataclasses look their module up in sys.modules while the class is made.
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[name]
-    return module
 
 
 @dataclass(frozen=True)
@@ -79,7 +60,7 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Line:
     the committed "slow" at the same CRF: on the sample video's own plan the model's
     decisions per kind of frame are the same to a frame or two (checked with the script's
     ``check()``)."""
-    script = _script()
+    script = load_script("make_sample_video")
     tmp = tmp_path_factory.mktemp("drift-video")
     video = tmp / "line.mp4"
     plan = script.render(

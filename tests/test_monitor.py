@@ -11,17 +11,16 @@ product; a 50-frame blip of either reaches WARN at most.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import msgspec
 import numpy as np
 import pytest
+from _scripts import load_script
 
 from edge import load_model
 from edge.calibration import (
@@ -52,15 +51,6 @@ STABLE = 2000  # frames before the change in the drift streams
 #: The calibration as the reference: these streams are resampled from the calibration's own
 #: kind of images, which is what that reference is for (the warm-up has tests of its own).
 CALIBRATION = MonitorConfig(reference="calibration")
-
-
-def _datasets() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("datasets", ROOT / "scripts" / "datasets.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass(frozen=True)
@@ -98,7 +88,7 @@ def world() -> World:
     assert loaded is not None
     calibration, reference = loaded
     model = load_model(MODEL)
-    datasets = _datasets()
+    datasets = load_script("datasets")
     images, truth = datasets.fashion_mnist("test")
     digits, _ = datasets.mnist()
 

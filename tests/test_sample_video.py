@@ -5,10 +5,7 @@ model decides on the video is `edge run`'s business (tests/test_run.py)."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import sys
-from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 from types import ModuleType
@@ -16,11 +13,11 @@ from typing import Any
 
 import cv2
 import pytest
+from _scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEO = ROOT / "samples" / "line.mp4"
 TRUTH = ROOT / "samples" / "line.json"
-SCRIPT = ROOT / "scripts" / "make_sample_video.py"
 KINDS = {"item", "transit", "foreign", "dim", "blur", "covered", "frozen"}
 #: What each kind of segment expects of the runtime.
 EXPECT = {
@@ -41,19 +38,8 @@ def truth() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def script() -> Iterator[ModuleType]:
-    name = "make_sample_video"
-    spec = importlib.util.spec_from_file_location(name, SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Its dataclasses look their module up in sys.modules while the class is made.
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        del sys.modules[name]
+def script() -> ModuleType:
+    return load_script("make_sample_video")
 
 
 def test_the_video_decodes_to_the_frames_of_its_ground_truth(truth: dict[str, Any]) -> None:
