@@ -20,8 +20,8 @@ import numpy.typing as npt
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from edge.backends import BACKEND_NAMES
 from edge.model import Model, load_model
+from edge.model.backends import BACKEND_NAMES
 
 MODELS = Path(os.environ.get("EDGE_MODELS", Path(__file__).resolve().parents[1] / "models"))
 FASHION_MNIST_TEST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")

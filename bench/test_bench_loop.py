@@ -22,9 +22,9 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from edge import _core
-from edge.backends import BACKEND_NAMES
 from edge.benchmark import baselines
 from edge.config import load_config
+from edge.model.backends import BACKEND_NAMES
 from edge.runtime import Frame, Runner, open_runner
 
 MODELS = Path(os.environ.get("EDGE_MODELS", Path(__file__).resolve().parents[1] / "models"))

@@ -23,11 +23,12 @@ import numpy as np
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from edge.calibration import Calibration, load_calibration, run_model, signals
-from edge.data import Dataset
-from edge.evaluate import decide
+from edge.judge.calibration import Calibration, load_calibration
 from edge.model import Model, load_model
 from edge.monitor import Monitor
+from edge.offline.calibrate import run_model, signals
+from edge.offline.data import Dataset
+from edge.offline.evaluate import decide
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 FASHION_MNIST_TEST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")

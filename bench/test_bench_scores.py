@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from edge import _core
-from edge.ood import OodReference
+from edge.judge.ood import OodReference
 
 CLASSES, DIM_IN, BANK = 1000, 1280, 2048
 EFFICIENTNET = Path(__file__).resolve().parents[1] / "models" / "efficientnet-lite0"

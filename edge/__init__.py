@@ -1,10 +1,10 @@
 """edge: an inference runtime for cameras on constrained devices."""
 
 from edge._native import _core
-from edge._preprocess import Preprocessor, preprocess
 from edge.errors import BackendUnavailable, DataError, ModelError
-from edge.manifest import InputSpec, Manifest, ModelFile
 from edge.model import Model, Prediction, load_model
+from edge.model.manifest import InputSpec, Manifest, ModelFile
+from edge.model.preprocess import Preprocessor, preprocess
 
 FrameStats = _core.FrameStats
 frame_stats = _core.frame_stats

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from edge.benchmark.cli import register as register_bench
 from edge.buffer.cli import register as register_buffer
-from edge.data import load_dataset
 from edge.errors import INPUT_ERRORS, ModelError, UsageError
+from edge.offline.data import load_dataset
 from edge.upload.cli import register as register_upload
 
 T = TypeVar("T")
@@ -40,8 +40,8 @@ def write_json(path: Path | None, doc: dict[str, Any]) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from edge.calibration import calibrate, save_calibration
     from edge.model import load_model
+    from edge.offline.calibrate import calibrate, save_calibration
 
     model = load_model(args.model, backend=args.backend)
     data = load_dataset(args.data, classes=len(model.labels))
@@ -75,10 +75,10 @@ def parse_ood(values: Sequence[str]) -> dict[str, Path]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from edge.calibration import load_calibration
-    from edge.evaluate import evaluate
+    from edge.judge.calibration import load_calibration
     from edge.model import load_model
-    from edge.report import render
+    from edge.offline.eval_report import render
+    from edge.offline.evaluate import evaluate
 
     ood_paths = parse_ood(args.ood)
     model = load_model(args.model, backend=args.backend)

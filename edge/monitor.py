@@ -45,8 +45,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from edge.calibration import REFERENCE_SHARE, Calibration
-from edge.gate import LEVELS
+from edge.judge.calibration import REFERENCE_SHARE, Calibration
+from edge.judge.gate import LEVELS
 from edge.records import DriftState
 
 __all__ = ["STATE_LEVEL", "DriftEvent", "Monitor", "MonitorConfig"]

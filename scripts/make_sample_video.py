@@ -551,9 +551,10 @@ class Judged:
 def judge(images: Iterable[npt.NDArray[np.uint8]], src: str) -> Judged:
     """The runtime's per-frame decision, by the library calls ``edge run`` is built on."""
     from edge._native import _core
-    from edge.calibration import ModelOutputs, load_calibration, signals, stats_preprocessor
-    from edge.evaluate import decide
+    from edge.judge.calibration import load_calibration
     from edge.model import load_model
+    from edge.offline.calibrate import ModelOutputs, signals, stats_preprocessor
+    from edge.offline.evaluate import decide
 
     model = load_model(MODEL)
     loaded = load_calibration(MODEL)

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-import edge.backends.tflite
-from edge.backends import BACKEND_NAMES, available_backends, get_backend
+import edge.model.backends.tflite
 from edge.errors import BackendUnavailable, ModelError
-from edge.manifest import Manifest
 from edge.model import Model, load_model
+from edge.model.backends import BACKEND_NAMES, available_backends, get_backend
+from edge.model.manifest import Manifest
 
 # Where the model directories are; EDGE_MODELS points the tests at a freshly built set.
 MODELS = Path(os.environ.get("EDGE_MODELS", Path(__file__).resolve().parents[1] / "models"))
@@ -209,7 +209,7 @@ def test_tflite_runtime_under_numpy2_says_use_litert(
         load_model(model_dir, backend="tflite")
     assert "tflite-runtime needs numpy<2; install ai-edge-litert instead" in str(info.value)
     assert "pip install ai-edge-litert" in str(info.value)
-    assert edge.backends.tflite.NUMPY2_MESSAGE in str(info.value)
+    assert edge.model.backends.tflite.NUMPY2_MESSAGE in str(info.value)
 
 
 # ──────────────────────────────────────────────────────────────────────────── model directory

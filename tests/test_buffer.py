@@ -18,7 +18,7 @@ import pytest
 from test_buffer_support import T0, flagged, frame_image, open_config
 
 from edge.buffer import Buffer, BufferConfig, RateLimit, balance_key, check, priority
-from edge.buffer.policy import Deduplicator
+from edge.buffer.retention import Deduplicator
 from edge.buffer.store import Store
 from edge.errors import ConfigError, UsageError
 from edge.records import Flagged, FlaggedSink, Outbox, Stored

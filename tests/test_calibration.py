@@ -11,22 +11,15 @@ import numpy as np
 import pytest
 from _scripts import load_script
 
-from edge import calibration as calibration_module
 from edge import load_model
-from edge.calibration import (
-    CALIBRATION_FILE,
-    OOD_FILE,
-    Calibration,
-    ModelOutputs,
-    load_calibration,
-    run_model,
-    signals,
-)
 from edge.cli import main
-from edge.data import Dataset, load_dataset
-from edge.evaluate import decide
-from edge.gate import Distribution
-from edge.manifest import Manifest
+from edge.judge.calibration import CALIBRATION_FILE, OOD_FILE, Calibration, load_calibration
+from edge.judge.gate import Distribution
+from edge.model.manifest import Manifest
+from edge.offline import calibrate as calibration_module
+from edge.offline.calibrate import ModelOutputs, run_model, signals
+from edge.offline.data import Dataset, load_dataset
+from edge.offline.evaluate import decide
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "fashion-line"

@@ -13,22 +13,16 @@ from test_calibration import MODEL as FASHION_LINE
 from test_calibration import data_dir, uncalibrated_copy
 
 from edge import load_model
-from edge.calibration import (
-    CALIBRATION_FILE,
-    OOD_FILE,
-    Calibration,
-    load_calibration,
-    run_model,
-    signals,
-)
-from edge.calibration import split as calibration_split
 from edge.cli import main
-from edge.data import Dataset
-from edge.evaluate import decide
-from edge.gate import UNLABELLED_SIGNALS
-from edge.manifest import Manifest
+from edge.judge.calibration import CALIBRATION_FILE, OOD_FILE, Calibration, load_calibration
+from edge.judge.gate import UNLABELLED_SIGNALS
+from edge.judge.ood import OodReference
 from edge.model import Model
-from edge.ood import OodReference
+from edge.model.manifest import Manifest
+from edge.offline.calibrate import run_model, signals
+from edge.offline.calibrate import split as calibration_split
+from edge.offline.data import Dataset
+from edge.offline.evaluate import decide
 
 __all__ = ["data_dir"]  # the session fixture, shared with test_calibration
 

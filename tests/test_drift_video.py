@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from _scripts import load_script
 
-from edge.calibration import load_calibration
 from edge.config import BUNDLED_MODEL, load_config
+from edge.judge.calibration import load_calibration
 from edge.model import load_model
 from edge.monitor import Monitor, MonitorConfig
 from edge.runtime import open_runner

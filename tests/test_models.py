@@ -25,8 +25,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from edge.backends import BACKEND_NAMES
 from edge.model import Model, Prediction, load_model
+from edge.model.backends import BACKEND_NAMES
 
 # Where the model directories are; EDGE_MODELS points the tests at a freshly built set.
 MODELS = Path(os.environ.get("EDGE_MODELS", Path(__file__).resolve().parents[1] / "models"))

@@ -23,16 +23,7 @@ import pytest
 from _scripts import load_script
 
 from edge import load_model
-from edge.calibration import (
-    CALIBRATION_FILE,
-    OOD_FILE,
-    Calibration,
-    load_calibration,
-    run_model,
-    signals,
-)
-from edge.data import Dataset
-from edge.evaluate import decide
+from edge.judge.calibration import CALIBRATION_FILE, OOD_FILE, Calibration, load_calibration
 from edge.monitor import (
     STATE_LEVEL,
     DriftEvent,
@@ -43,6 +34,9 @@ from edge.monitor import (
     _ks_log10_sf,
     _norm_log10_sf,
 )
+from edge.offline.calibrate import run_model, signals
+from edge.offline.data import Dataset
+from edge.offline.evaluate import decide
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "fashion-line"

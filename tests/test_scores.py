@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge import _core
-from edge.metrics import softmax
-from edge.ood import OodReference
+from edge.judge.ood import OodReference
+from edge.offline.measures import softmax
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.manifest import InputSpec
-from edge.ood import OodReference
+from edge.judge.ood import OodReference
+from edge.model.manifest import InputSpec
 
 Array = npt.NDArray[Any]
 

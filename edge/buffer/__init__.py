@@ -8,7 +8,7 @@ on-disk layout and its crash guarantees.
 from edge.buffer.buffer import Buffer, buffer_dir
 from edge.buffer.check import CheckReport, Problem, check
 from edge.buffer.config import BufferConfig, RateLimit
-from edge.buffer.policy import balance_key, priority
+from edge.buffer.retention import balance_key, priority
 from edge.buffer.store import FORMAT_VERSION, BufferUnavailable
 
 __all__ = [

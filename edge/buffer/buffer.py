@@ -15,7 +15,7 @@ import numpy as np
 
 from edge.buffer.check import CheckReport, reconcile
 from edge.buffer.config import BufferConfig
-from edge.buffer.policy import Admission
+from edge.buffer.retention import Admission
 from edge.buffer.store import BufferUnavailable, Store
 from edge.buffer.writer import STOP, Counters, OnStored, Writer
 from edge.records import Flagged, Stored

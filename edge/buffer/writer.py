@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from edge.buffer.config import BufferConfig
-from edge.buffer.policy import balance_key, priority
+from edge.buffer.retention import balance_key, priority
 from edge.buffer.store import FORMAT_VERSION, RESERVE_BYTES, NewRecord, Row, Store
 from edge.records import Flagged, Stored
 

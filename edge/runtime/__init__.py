@@ -2,8 +2,8 @@
 
 from edge.runtime.analyze import Analyzer, Result
 from edge.runtime.capture import Capture, Frame, open_reader
+from edge.runtime.decision import Policy, Verdict
 from edge.runtime.loop import Runner, open_runner
-from edge.runtime.policy import Policy, Verdict
 
 __all__ = [
     "Analyzer",

@@ -22,13 +22,13 @@ import numpy as np
 import numpy.typing as npt
 
 from edge._native import _core
-from edge._preprocess import Preprocessor, Src
-from edge.calibration import Calibration
-from edge.gate import STATISTICS
+from edge.judge.calibration import Calibration
+from edge.judge.gate import STATISTICS
+from edge.judge.ood import OodReference
 from edge.model import Model, Prediction
-from edge.ood import OodReference
+from edge.model.preprocess import Preprocessor, Src
 from edge.runtime.capture import Frame
-from edge.runtime.policy import Policy, Verdict
+from edge.runtime.decision import Policy, Verdict
 
 TOP_K = 3
 

@@ -20,15 +20,15 @@ from typing import IO, Any, TypeVar
 
 import msgspec
 
-from edge.calibration import Calibration, load_calibration
 from edge.config import Config
 from edge.errors import ModelError
+from edge.judge.calibration import Calibration, load_calibration
 from edge.model import Model, load_model
 from edge.monitor import STATE_LEVEL, DriftEvent, Monitor
 from edge.records import DriftState, Flagged, FlaggedSink, NullSink
 from edge.runtime.analyze import Analyzer, Result, Work
 from edge.runtime.capture import Capture, Frame
-from edge.runtime.policy import Policy
+from edge.runtime.decision import Policy
 from edge.runtime.telemetry import Telemetry
 from edge.upload import StoreError, Uploader
 

@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from edge.backends import Backend, Fill, Outputs, Session, as_float32, check_threads
 from edge.errors import BackendUnavailable, ModelError
-from edge.manifest import ModelFile
+from edge.model.backends import Backend, Fill, Outputs, Session, as_float32, check_threads
+from edge.model.manifest import ModelFile
 
 #: Graph optimisation levels by name → the GraphOptimizationLevel member they mean.
 OPTIMIZATION_LEVELS: Mapping[str, str] = {

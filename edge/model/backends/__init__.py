@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.errors import BackendUnavailable
-from edge.manifest import ModelFile
+from edge.model.manifest import ModelFile
 
 #: Writes one input tensor into the buffer it is given (exact shape and dtype of the input).
 Fill = Callable[[npt.NDArray[np.generic]], object]
@@ -29,8 +29,8 @@ Outputs = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
 
 # name → (module, class); imported on first use so a missing runtime costs nothing.
 _REGISTRY: dict[str, tuple[str, str]] = {
-    "onnx": ("edge.backends.onnx", "OnnxBackend"),
-    "tflite": ("edge.backends.tflite", "TFLiteBackend"),
+    "onnx": ("edge.model.backends.onnx", "OnnxBackend"),
+    "tflite": ("edge.model.backends.tflite", "TFLiteBackend"),
 }
 BACKEND_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 

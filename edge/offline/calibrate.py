@@ -15,7 +15,7 @@ Without labels (a model with more classes than anyone can label offline) the tem
 the review threshold are not fitted: both need to know which answers are right, and fitting
 them on the model's own answers would only confirm them. The temperature stays 1, nothing is
 sent to review on confidence, and the file says so. The gate decides on the frame statistics
-and the k-NN distance (:data:`edge.gate.UNLABELLED_SIGNALS`).
+and the k-NN distance (:data:`edge.judge.gate.UNLABELLED_SIGNALS`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,131 +33,25 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge import metrics
 from edge._native import _core
-from edge._preprocess import Preprocessor
-from edge.data import Dataset
 from edge.errors import DataError
-from edge.gate import DEFAULT_SIGNALS, UNLABELLED_SIGNALS, Gate
-from edge.manifest import MANIFEST_NAME, Manifest
-from edge.model import Model
-from edge.ood import OodReference
-
-CALIBRATION_FILE = "calibration.json"
-OOD_FILE = "ood.npz"
-FORMAT_VERSION = 1
-#: Share of the calibration data the OOD reference is fitted on; the rest measures it.
-REFERENCE_SHARE = 2 / 3
+from edge.judge.calibration import (
+    CALIBRATION_FILE,
+    OOD_FILE,
+    REFERENCE_SHARE,
+    Calibration,
+    DriftReference,
+)
+from edge.judge.gate import DEFAULT_SIGNALS, UNLABELLED_SIGNALS, Gate
+from edge.judge.ood import OodReference
+from edge.model.manifest import MANIFEST_NAME, Manifest
+from edge.model.model import Model
+from edge.model.preprocess import Preprocessor
+from edge.offline import measures
+from edge.offline.data import Dataset
 
 Signals = dict[str, npt.NDArray[np.float64]]
 Progress = Callable[[Iterable[Any]], Iterable[Any]]
-
-
-@dataclass(frozen=True)
-class DriftReference:
-    """What the drift monitor compares live frames with, besides the gate's quantile tables.
-
-    Counts rather than shares, so the monitor's tests can allow for the reference's own
-    sampling noise (a two-sample test against a few thousand frames, not a known truth).
-    """
-
-    #: Frames the gate's quantile tables and the decision counts were measured on: the
-    #: sample size of the empirical CDFs a KS test compares with.
-    frames: int
-    #: The model's top class on every calibration image (predictions do not depend on the
-    #: split, so all of them count).
-    class_counts: tuple[int, ...]
-    #: Of ``frames``, how many ``decide`` sent to REVIEW and to REJECT.
-    review: int
-    reject: int
-
-    @property
-    def review_rate(self) -> float:
-        return self.review / self.frames
-
-    @property
-    def reject_rate(self) -> float:
-        return self.reject / self.frames
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "frames": self.frames,
-            "class_counts": list(self.class_counts),
-            "review": self.review,
-            "reject": self.reject,
-            # Derived, for people reading the file; the counts are what is read back.
-            "review_rate": self.review_rate,
-            "reject_rate": self.reject_rate,
-        }
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> DriftReference:
-        ref = cls(
-            frames=int(doc["frames"]),
-            class_counts=tuple(int(c) for c in doc["class_counts"]),
-            review=int(doc["review"]),
-            reject=int(doc["reject"]),
-        )
-        if ref.frames < 1 or not 0 <= ref.review + ref.reject <= ref.frames:
-            raise ValueError("drift: frames, review and reject counts are inconsistent")
-        if len(ref.class_counts) < 2 or min(ref.class_counts) < 0 or sum(ref.class_counts) < 1:
-            raise ValueError("drift: class_counts must be two or more counts, not all zero")
-        return ref
-
-
-@dataclass(frozen=True)
-class Calibration:
-    temperature: float
-    gate: Gate
-    review_confidence: float  # calibrated confidence under which a frame goes to review
-    data_sha256: str
-    figures: Mapping[str, float]
-    #: None in files written before the drift monitor existed (they still load).
-    drift: DriftReference | None = None
-    #: False when calibrated without labels: temperature 1 and review confidence 0 are then
-    #: neutral values, not fitted ones.
-    labelled: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "format_version": FORMAT_VERSION,
-            "labelled": self.labelled,
-            "temperature": self.temperature,
-            "temperature_fitted": self.labelled,
-            "gate": self.gate.to_json(),
-            "review": {"confidence": self.review_confidence, "fitted": self.labelled},
-            "data_sha256": self.data_sha256,
-            "figures": dict(self.figures),
-        }
-        if self.drift is not None:
-            doc["drift"] = self.drift.to_json()
-        return doc
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> Calibration:
-        try:
-            drift = doc.get("drift")
-            return cls(
-                temperature=float(doc["temperature"]),
-                gate=Gate.from_json(doc["gate"]),
-                review_confidence=float(doc["review"]["confidence"]),
-                data_sha256=str(doc["data_sha256"]),
-                figures=dict(doc.get("figures", {})),
-                drift=None if drift is None else DriftReference.from_json(drift),
-                labelled=bool(doc.get("labelled", True)),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{CALIBRATION_FILE} is malformed: {exc}") from exc
-
-
-def load_calibration(directory: str | Path) -> tuple[Calibration, OodReference] | None:
-    """The calibration of a model directory, or None when it has not been calibrated."""
-    d = Path(directory)
-    if not (d / CALIBRATION_FILE).is_file():
-        return None
-    with (d / CALIBRATION_FILE).open() as f:
-        calibration = Calibration.from_json(json.load(f))
-    return calibration, OodReference.load(d / OOD_FILE)
 
 
 @dataclass(frozen=True)
@@ -264,7 +158,7 @@ def calibrate(
         {k: v[measure_part] for k, v in out.stats.items()},
     )
     y = None if labels is None else labels[measure_part]
-    temperature = 1.0 if y is None else metrics.fit_temperature(measured.logits, y)
+    temperature = 1.0 if y is None else measures.fit_temperature(measured.logits, y)
     s = signals(measured, temperature, reference)
     deciding = DEFAULT_SIGNALS if y is not None else UNLABELLED_SIGNALS
     gate = Gate.fit(s, target_tpr=target_tpr, signals=deciding)
@@ -278,9 +172,9 @@ def calibrate(
         accepted = passed & (s["msp"] >= review)
         figures |= {
             "accuracy": float(correct.mean()),
-            "ece_raw": metrics.expected_calibration_error(metrics.softmax(measured.logits), y),
-            "ece_calibrated": metrics.expected_calibration_error(
-                metrics.softmax(measured.logits, temperature), y
+            "ece_raw": measures.expected_calibration_error(measures.softmax(measured.logits), y),
+            "ece_calibrated": measures.expected_calibration_error(
+                measures.softmax(measured.logits, temperature), y
             ),
             "selective_accuracy": (
                 float(correct[accepted].mean()) if accepted.any() else float("nan")

@@ -22,10 +22,10 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from edge._preprocess import DType, Preprocessor, Src
-from edge.backends import BACKEND_NAMES, Backend, Outputs, Session, get_backend
 from edge.errors import BackendUnavailable, ModelError
-from edge.manifest import InputSpec, Manifest, ModelFile
+from edge.model.backends import BACKEND_NAMES, Backend, Outputs, Session, get_backend
+from edge.model.manifest import InputSpec, Manifest, ModelFile
+from edge.model.preprocess import DType, Preprocessor, Src
 
 _TASK = "classification"
 

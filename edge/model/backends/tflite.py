@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from edge.backends import Backend, Fill, Outputs, Session, as_float32, check_threads
 from edge.errors import BackendUnavailable, ModelError
-from edge.manifest import ModelFile
+from edge.model.backends import Backend, Fill, Outputs, Session, as_float32, check_threads
+from edge.model.manifest import ModelFile
 
 #: The message for the known failure of tflite-runtime 2.14 (its last release) under NumPy 2.
 NUMPY2_MESSAGE = "tflite-runtime needs numpy<2; install ai-edge-litert instead"

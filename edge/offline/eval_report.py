@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge.evaluate import Evaluation
+from edge.offline.evaluate import Evaluation
 
 W, H, PAD, LEFT = 420, 300, 44, 64  # LEFT: room for the y tick labels and the y label
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")

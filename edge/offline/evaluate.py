@@ -15,12 +15,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge import metrics
-from edge.calibration import Calibration, ModelOutputs, Progress, Signals, run_model, signals
-from edge.data import Dataset
-from edge.gate import STATISTICS
+from edge.judge.calibration import Calibration
+from edge.judge.gate import STATISTICS
+from edge.judge.ood import OodReference
 from edge.model import Model
-from edge.ood import OodReference
+from edge.offline import measures
+from edge.offline.calibrate import ModelOutputs, Progress, Signals, run_model, signals
+from edge.offline.data import Dataset
 
 #: Scores compared side by side; each is oriented so that higher means "more OOD".
 METHODS: dict[str, Callable[[Signals], npt.NDArray[np.float64]]] = {
@@ -153,18 +154,18 @@ def evaluate(
         }
     else:
         correct = id_s["top"].astype(np.int64) == y
-        raw, calibrated = metrics.softmax(id_out.logits), metrics.softmax(id_out.logits, t)
+        raw, calibrated = measures.softmax(id_out.logits), measures.softmax(id_out.logits, t)
         figures["accuracy"] = float(correct.mean())
-        figures["ece_raw"] = metrics.expected_calibration_error(raw, y)
-        figures["ece_calibrated"] = metrics.expected_calibration_error(calibrated, y)
+        figures["ece_raw"] = measures.expected_calibration_error(raw, y)
+        figures["ece_calibrated"] = measures.expected_calibration_error(calibrated, y)
         accepted = d.accepted
         figures["selective"]["accuracy"] = (
             float(correct[accepted].mean()) if accepted.any() else None
         )
         order = np.argsort(-id_s["msp"], kind="stable")
         risk = 1 - np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
-        curves["reliability_raw"] = metrics.reliability(raw, y)
-        curves["reliability_calibrated"] = metrics.reliability(calibrated, y)
+        curves["reliability_raw"] = measures.reliability(raw, y)
+        curves["reliability_calibrated"] = measures.reliability(calibrated, y)
         curves["risk_coverage"] = (np.arange(1, len(order) + 1) / len(order), risk)
     id_scores = {m: f(id_s) for m, f in METHODS.items()}
     id_scores["default"] = calibration.gate.score(id_s)
@@ -174,15 +175,15 @@ def evaluate(
         ood_scores["default"] = calibration.gate.score(s)
         figures["ood"][name] = {
             m: {
-                "auroc": metrics.auroc(id_scores[m], ood_scores[m]),
-                "fpr95": metrics.fpr_at_tpr(id_scores[m], ood_scores[m]),
+                "auroc": measures.auroc(id_scores[m], ood_scores[m]),
+                "fpr95": measures.fpr_at_tpr(id_scores[m], ood_scores[m]),
             }
             for m in ood_scores
         }
         figures["ood"][name]["default"]["rejected"] = float(decide(s, calibration).rejected.mean())
         curves["scores"][name] = {"default": ood_scores["default"]}
         curves["roc"][name] = {
-            m: metrics.roc_curve(id_scores[m], ood_scores[m]) for m in ood_scores
+            m: measures.roc_curve(id_scores[m], ood_scores[m]) for m in ood_scores
         }
     if corrupt:
         figures["corruptions"] = _corruptions(in_distribution, outputs, calibration)
