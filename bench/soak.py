@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
+import edge.benchmark
 from edge.benchmark.run import rss_slope_kb_per_1000
-from edge.config import ROOT
+from edge.defaults import BUNDLED_MODEL
 
-BARE_CHILD = ROOT / "edge" / "benchmark" / "_bare_child.py"
+BARE_CHILD = Path(edge.benchmark.__file__).parent / "_bare_child.py"
 
 
 def loop_process(args: argparse.Namespace) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def bare_process(args: argparse.Namespace, model_file: str, backend: str) -> dic
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "fashion-line")
+    parser.add_argument("--model", type=Path, default=BUNDLED_MODEL)
     parser.add_argument("--synthetic", default="1920x1080", help="frame size WxH")
     parser.add_argument("--frames", type=int, default=20_000)
     # The loop's RSS settles over its first ~15 000 frames (allocator pools and caches fill:

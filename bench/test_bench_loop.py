@@ -23,9 +23,9 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from edge import _core
 from edge.benchmark import baselines
-from edge.config import load_config
 from edge.model.backends import BACKEND_NAMES
 from edge.runtime import Frame, Runner, open_runner
+from edge.runtime.config import load_config
 
 MODELS = Path(os.environ.get("EDGE_MODELS", Path(__file__).resolve().parents[1] / "models"))
 MODEL = MODELS / "efficientnet-lite0"
@@ -59,8 +59,8 @@ def warm_runner(request: pytest.FixtureRequest) -> Runner:
 
 
 def first_frame() -> np.ndarray:
-    from edge.config import SourceConfig
     from edge.runtime import open_reader
+    from edge.runtime.config import SourceConfig
 
     image = open_reader("synthetic:1920x1080", SourceConfig()).read()
     assert image is not None

@@ -3,7 +3,6 @@ side-by-side comparison, and one-line errors for bad arguments. Never asserts sp
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 from pathlib import Path
@@ -14,12 +13,13 @@ import numpy as np
 import pytest
 
 from edge.benchmark import baselines
-from edge.benchmark.cli import main, register
+from edge.benchmark.cli import main
 from edge.benchmark.run import rss_slope_kb_per_1000
-from edge.config import ROOT
+from edge.cli import build_parser
+from edge.defaults import BUNDLED_MODEL
 from edge.runtime.telemetry import STAGES
 
-FASHION = ROOT / "models" / "fashion-line"
+FASHION = BUNDLED_MODEL
 QUICK = ["--frames", "12", "--warmup", "3", "--rounds", "5"]
 
 #: Every key the README documents, as dotted paths (``*``: every stage).
@@ -239,10 +239,9 @@ def test_too_short_a_source_is_a_usage_error(
     assert "it needs more than --warmup 3" in capsys.readouterr().err
 
 
-def test_register_adds_bench_to_a_parser() -> None:
-    parser = argparse.ArgumentParser(prog="edge")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["bench", "--model", "m", "--threads", "2", "--backend", "tflite"])
+def test_the_edge_command_parses_bench() -> None:
+    argv = ["bench", "--model", "m", "--threads", "2", "--backend", "tflite"]
+    args = build_parser(argv).parse_args(argv)
     assert (args.command, args.threads, args.backend, args.frames) == ("bench", 2, "tflite", 300)
     assert callable(args.func)
 

@@ -3,11 +3,9 @@ damage (truncated, altered, deleted and unknown files), and the other `edge buff
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sqlite3
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,20 +13,13 @@ import pytest
 from test_buffer_support import flagged, open_config
 
 from edge.buffer import Buffer, check
-from edge.buffer.cli import register
-from edge.errors import INPUT_ERRORS, DataError, UsageError
+from edge.cli import main
+from edge.errors import DataError, UsageError
 
 
 def edge_buffer(argv: Sequence[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """`edge buffer ...` as edge.cli.main runs a command: input errors are one line, exit 2."""
-    parser = argparse.ArgumentParser(prog="edge")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["buffer", *argv])
-    try:
-        code = int(args.func(args))
-    except INPUT_ERRORS as exc:
-        print(f"edge {args.command}: error: {exc}", file=sys.stderr)
-        code = 2
+    """`edge buffer ...` through the edge command: input errors are one line, exit 2."""
+    code = main(["buffer", *argv])
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -19,9 +19,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import BUNDLED_SOURCE, SourceConfig
+from edge.defaults import BUNDLED_SOURCE
 from edge.errors import SourceError
 from edge.runtime.capture import Capture, open_reader
+from edge.runtime.config import SourceConfig
 
 FRAMES = json.loads(BUNDLED_SOURCE.with_suffix(".json").read_text())["frames"]
 

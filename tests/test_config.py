@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import BUNDLED_MODEL, BUNDLED_SOURCE, load_config
+from edge.defaults import BUNDLED_MODEL, BUNDLED_SOURCE
 from edge.errors import ConfigError
+from edge.runtime.config import load_config
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -24,11 +24,12 @@ from typing import Any
 import pytest
 from _scripts import load_script
 
-from edge.config import BUNDLED_MODEL, load_config
+from edge.defaults import BUNDLED_MODEL
 from edge.judge.calibration import load_calibration
 from edge.model import load_model
 from edge.monitor import Monitor, MonitorConfig
 from edge.runtime import open_runner
+from edge.runtime.config import load_config
 
 NORMAL, DIMMED = 120, 18  # objects: 3 540 frames of a normal line, then 561 dimmed
 DIM = 0.5  # half the light: a bank of lamps out, not the sample video's near-darkness

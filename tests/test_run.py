@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from edge.config import BUNDLED_SOURCE, load_config
+from edge.defaults import BUNDLED_SOURCE
 from edge.records import Flagged
 from edge.runtime import open_runner
+from edge.runtime.config import load_config
 from edge.runtime.loop import RejectSampler
 
 SEGMENTS = json.loads(BUNDLED_SOURCE.with_suffix(".json").read_text())

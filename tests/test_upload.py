@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from _upload_outbox import FileOutbox, check_delivery, dir_keys, fill, photo_jpegs
 
+from edge.cli import main
 from edge.errors import ConfigError
 from edge.records import Stored
 from edge.upload import StoreError, UploadConfig, Uploader, open_target
@@ -501,15 +502,8 @@ def test_https_sink_verifies_tls(tmp_path: Path, jpegs: list[bytes]) -> None:
 
 
 def run_cli(argv: list[str]) -> int:
-    """What edge.cli.main does with a registered command: input errors are one line, exit 2."""
-    parser = argparse.ArgumentParser(prog="edge")
-    upload_cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-        return code
-    except ConfigError:
-        return 2
+    """The edge command: input errors are one line, exit 2."""
+    return main(argv)
 
 
 def test_cli_once_drains_the_buffer_to_the_target(

@@ -8,7 +8,6 @@ flagged set (images byte-equal, sidecars), each record in exactly one manifest, 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import itertools
@@ -37,6 +36,7 @@ from _seaweedfs import (
 )
 from _upload_outbox import FileOutbox, check_delivery, fill, photo_jpegs
 
+from edge.cli import main as edge_main
 from edge.records import Stored
 from edge.upload import StoreError, UploadConfig, Uploader, open_target
 from edge.upload.s3 import S3Target
@@ -375,7 +375,6 @@ def test_buffer_to_bucket_end_to_end(
     from skimage import data as skdata
 
     from edge.records import Flagged
-    from edge.upload import cli as upload_cli
 
     config = buffer_mod.BufferConfig(
         dedup_window=0,
@@ -415,12 +414,9 @@ def test_buffer_to_bucket_end_to_end(
     assert len(stored) == 12
     expected = {r.sha256: r for r in stored}
 
-    parser = argparse.ArgumentParser(prog="edge")
-    upload_cli.register(parser.add_subparsers(dest="command", required=True))
     out = tmp_path / "upload.json"
     argv = ["upload", "--once", "--upload", f"s3://{bucket}/e2e", "--data-dir", str(data_dir)]
-    args = parser.parse_args([*argv, "--json", str(out)])
-    assert args.func(args) == 0
+    assert edge_main([*argv, "--json", str(out)]) == 0
     # One batch at the default size: 12 images, 12 sidecars, 1 manifest.
     assert "uploaded 12 records (25 objects" in capsys.readouterr().out
     assert json.loads(out.read_text())["records"] == 12

@@ -1,4 +1,4 @@
-"""The ``edge bench`` subcommand: :func:`register` adds it to ``edge``'s parser.
+"""The ``edge bench`` subcommand: :func:`configure` adds its arguments to ``edge``'s parser.
 
 Also runnable alone, ``python -m edge.benchmark ...``, with the same exit codes as ``edge``.
 """
@@ -6,17 +6,12 @@ Also runnable alone, ``python -m edge.benchmark ...``, with the same exit codes 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from edge.cli_support import add_backend_argument, quiet_video_logs, write_json
 from edge.errors import UsageError
-
-
-def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    path.write_text(json.dumps(doc, indent=2, default=float) + "\n")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -57,28 +52,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
         rounds=args.rounds,
     )
     options.check()  # before the model loads: a typo costs no time
-    from edge.cli import quiet_video_logs
-
     quiet_video_logs()
     doc = run_benchmark(options, progress=tqdm_progress)
     text = markdown(doc)
     print(text, end="")
     if args.json is not None:
-        _write_json(args.json, doc)
+        write_json(args.json, doc)
     if args.markdown is not None:
         args.markdown.write_text(text)
     return 0
 
 
-def register(sub: Any) -> None:
-    """Adds ``bench`` to the subparsers ``sub`` (from ``parser.add_subparsers()``)."""
-    b: argparse.ArgumentParser = sub.add_parser(
-        "bench",
-        help="benchmark the loop on this device against the baselines",
-        description="Runs the real loop of `edge run` on the given frames and reports per-stage "
-        "latency, throughput, CPU and memory, with the baselines a user would otherwise pick "
-        "(OpenCV + NumPy preprocessing, NumPy scores, a bare runtime loop) measured in the "
-        "same run. --compare shows two JSON results side by side.",
+def configure(b: argparse.ArgumentParser) -> None:
+    """Adds the arguments of ``edge bench`` to its parser."""
+    b.description = (
+        "Runs the real loop of `edge run` on the given frames and reports per-stage latency, "
+        "throughput, CPU and memory, with the baselines a user would otherwise pick (OpenCV + "
+        "NumPy preprocessing, NumPy scores, a bare runtime loop) measured in the same run. "
+        "--compare shows two JSON results side by side."
     )
     b.add_argument("--model", type=Path, help="model directory")
     b.add_argument("--source", help="video file, image directory or any `edge run --source`")
@@ -88,7 +79,7 @@ def register(sub: Any) -> None:
     b.add_argument("--frames", type=int, default=300, help="frames measured (default 300)")
     b.add_argument("--warmup", type=int, default=30, help="frames run first, not measured")
     b.add_argument("--threads", type=int, default=1, help="the runtime's threads (default 1)")
-    b.add_argument("--backend", default="auto", choices=["auto", "onnx", "tflite"])
+    add_backend_argument(b)
     b.add_argument(
         "--rounds", type=int, default=200, help="calls of each kernel baseline (0: skip them)"
     )

@@ -33,13 +33,13 @@ import numpy.typing as npt
 from edge._native import _core
 from edge.benchmark import baselines
 from edge.benchmark.device import current_rss_kb, device_info, peak_rss_kb
-from edge.config import load_config
 from edge.errors import SourceError, UsageError
 from edge.judge.calibration import load_calibration
 from edge.model import Model, load_model
 from edge.model.preprocess import Dst, Preprocessor, Src
 from edge.runtime.analyze import Result
 from edge.runtime.capture import Frame, open_reader
+from edge.runtime.config import load_config
 from edge.runtime.loop import Runner, open_runner
 from edge.runtime.telemetry import STAGES
 

@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from edge.buffer.buffer import buffer_dir
 from edge.buffer.check import check
 from edge.buffer.export import FORMATS, export
 from edge.buffer.store import Store
+from edge.cli_support import write_json
 from edge.errors import UsageError
-
-
-def _write_json(path: Path | None, doc: dict[str, Any]) -> None:
-    if path is not None:
-        path.write_text(json.dumps(doc, indent=2) + "\n")
 
 
 def _when(t: float | None) -> str:
@@ -58,7 +53,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     for name in ("by_decision", "by_class"):
         for key, v in doc[name].items():
             print(f"  {name[3:]:<9} {key:<28} {v['records']:>8} records {v['bytes']:>12} bytes")
-    _write_json(args.json, doc)
+    write_json(args.json, doc)
     return 0
 
 
@@ -70,7 +65,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{state}: {p.kind}{rec}: {p.path}: {p.detail}")
     verdict = "ok" if report.ok else f"{sum(not p.repaired for p in report.problems)} problems"
     print(f"{report.records} records; {verdict}")
-    _write_json(args.json, report.to_json())
+    write_json(args.json, report.to_json())
     return 0 if report.ok else 1
 
 
@@ -105,14 +100,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``buffer`` and its subcommands to the ``edge`` command's subparsers."""
-    p = sub.add_parser(
-        "buffer",
-        help="look into, check, export or purge the local buffer of flagged frames",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    """Adds the subcommands of ``edge buffer`` to its parser."""
+    p.description = __doc__
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     cmds = p.add_subparsers(dest="buffer_command", required=True, metavar="COMMAND")
 
     def data_dir(c: argparse.ArgumentParser) -> None:

@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.config import SourceConfig
 from edge.errors import SourceError
+from edge.runtime.config import SourceConfig
 
 Image = npt.NDArray[np.uint8]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -202,6 +202,11 @@ class Capture:
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
+
+    def close(self) -> None:
+        """Release a source that was opened but never started (a run that could not begin)."""
+        if self._thread.ident is None:
+            self._reader.close()
 
     def __iter__(self) -> Iterator[Frame]:
         while True:

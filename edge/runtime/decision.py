@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from edge._native import _core
-from edge.config import GateConfig, PolicyConfig
 from edge.errors import ConfigError
 from edge.judge.calibration import Calibration
+from edge.runtime.config import GateConfig, PolicyConfig
 
 Decision = Literal["ACCEPT", "REVIEW", "REJECT"]
 #: Review threshold of a model that was never calibrated: its confidence means little.

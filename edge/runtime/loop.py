@@ -20,7 +20,6 @@ from typing import IO, Any, TypeVar
 
 import msgspec
 
-from edge.config import Config
 from edge.errors import ModelError
 from edge.judge.calibration import Calibration, load_calibration
 from edge.model import Model, load_model
@@ -28,6 +27,7 @@ from edge.monitor import STATE_LEVEL, DriftEvent, Monitor
 from edge.records import DriftState, Flagged, FlaggedSink, NullSink
 from edge.runtime.analyze import Analyzer, Result, Work
 from edge.runtime.capture import Capture, Frame
+from edge.runtime.config import Config
 from edge.runtime.decision import Policy
 from edge.runtime.telemetry import Telemetry
 from edge.upload import StoreError, Uploader
@@ -141,6 +141,12 @@ class Runner:
         self._stopping = threading.Event()
         self.capture = Capture(config.source)  # opens the source: a bad one fails here
         self.started = self.ended = time.monotonic()
+
+    def attach(self, flagged: FlaggedSink, uploader: Uploader | None) -> None:
+        """Where flagged frames go, given once the model and the source have opened: nothing
+        is written to the data directory for a run that cannot start."""
+        self.flagged = flagged
+        self.uploader = uploader
 
     @property
     def calibrated(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
@@ -13,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from edge.cli_support import write_json
 from edge.errors import UsageError
 from edge.records import Outbox
 from edge.upload.config import UploadConfig, default_target
@@ -23,14 +23,11 @@ from edge.upload.uploader import Uploader
 STATE_DIR = "upload"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``upload`` command to the ``edge`` parser's subcommands."""
-    p = sub.add_parser(
-        "upload",
-        help="send flagged frames from the buffer to the fleet's object store",
-        description="Send the buffer's flagged frames (image, JSON sidecar, a Label Studio "
-        "manifest per batch) to the target; a record is deleted locally only once the store "
-        "confirmed it.",
+def configure(p: argparse.ArgumentParser) -> None:
+    """Adds the arguments of ``edge upload`` to its parser."""
+    p.description = (
+        "Send the buffer's flagged frames (image, JSON sidecar, a Label Studio manifest per "
+        "batch) to the target; a record is deleted locally only once the store confirmed it."
     )
     p.add_argument(
         "--once",
@@ -102,7 +99,7 @@ def _once(uploader: Uploader, json_path: Path | None) -> int:
             "uploaded before that, the rest stay in the buffer",
             file=sys.stderr,
         )
-    _write_json(json_path, doc)
+    write_json(json_path, doc)
     # An unreachable store is not bad input (2) and not a bug (a traceback): plain failure.
     return 0 if error is None else 1
 
@@ -124,7 +121,7 @@ def _periodic(uploader: Uploader, config: UploadConfig, json_path: Path | None) 
     print(f"uploaded {counters['uploaded_records']} records; backlog {counters['backlog']}")
     # Failures that were recovered from are history (in the counters), not the outcome.
     failing = counters["consecutive_failures"] > 0
-    _write_json(
+    write_json(
         json_path, _document(uploader, counters, {}, counters["last_error"] if failing else None)
     )
     return 0
@@ -155,9 +152,4 @@ def _document(
     }
 
 
-def _write_json(path: Path | None, doc: dict[str, Any]) -> None:
-    if path is not None:
-        path.write_text(json.dumps(doc, indent=2) + "\n")
-
-
-__all__ = ["cmd_upload", "open_outbox", "register"]
+__all__ = ["cmd_upload", "configure", "open_outbox"]

@@ -14,14 +14,10 @@ from typing import Any, Literal
 import msgspec
 
 from edge.buffer.config import BufferConfig
+from edge.defaults import BUNDLED_MODEL, BUNDLED_SOURCE
 from edge.errors import ConfigError
 from edge.monitor import MonitorConfig
 from edge.upload.config import UploadConfig
-
-#: The source tree's bundled default: the production-line model on its sample video.
-ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_MODEL = ROOT / "models" / "fashion-line"
-BUNDLED_SOURCE = ROOT / "samples" / "line.mp4"
 
 
 class Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -1,0 +1,66 @@
+"""What the subcommands of ``edge`` share: their JSON output, the ``--backend`` choice, progress
+bars and quiet video logs. Light to import: ``edge --help`` loads this and nothing heavier."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from edge.errors import UsageError
+
+T = TypeVar("T")
+
+#: ``--backend``: the runtimes a model can run on (``auto`` picks the first one installed).
+BACKEND_CHOICES = ("auto", "onnx", "tflite")
+
+
+def add_backend_argument(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    p.add_argument(
+        "--backend", default=default, choices=BACKEND_CHOICES, help="runtime (default: auto)"
+    )
+
+
+def check_writable(path: Path | None) -> None:
+    """Refuses an output path before the work that would fill it, not after."""
+    if path is None:
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory, not a file to write")
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise UsageError(f"{path}: cannot write into {parent}")
+
+
+def write_json(path: Path | None, doc: dict[str, Any]) -> None:
+    """Writes the one JSON object of a ``--json PATH`` option (NumPy scalars as floats)."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=2, default=float) + "\n")
+
+
+def progress(label: str) -> Callable[[Iterable[T]], Iterable[T]]:
+    """A progress bar on stderr for long loops (quiet when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    def wrap(items: Iterable[T]) -> Iterable[T]:
+        bar: Iterable[T] = tqdm(
+            items, desc=label, unit="img", leave=False, disable=None, file=sys.stderr
+        )
+        return bar
+
+    return wrap
+
+
+def quiet_video_logs() -> None:
+    """FFmpeg and OpenCV log every broken stream and unreadable file on stderr; ``edge run``
+    reports those itself, in one line, and counts reconnects. Set the variables to see them."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    import cv2
+
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
