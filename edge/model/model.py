@@ -17,17 +17,38 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from edge.config import Section, within
+from edge.defaults import BUNDLED_MODEL
 from edge.errors import BackendUnavailable, ModelError
 from edge.model.backends import BACKEND_NAMES, Backend, Outputs, Session, get_backend
 from edge.model.manifest import InputSpec, Manifest, ModelFile
 from edge.model.preprocess import DType, Preprocessor, Src
 
 _TASK = "classification"
+
+
+#: The most threads a model's runtime is given.
+MAX_THREADS = 64
+
+
+class ModelConfig(Section):
+    """The model ``edge run`` loads (``[model]``)."""
+
+    #: The model directory (default: the bundled production-line model).
+    path: str = str(BUNDLED_MODEL)
+    backend: Literal["auto", "onnx", "tflite"] = "auto"
+    #: Threads of the runtime's own pool; None lets the runtime choose.
+    threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        if self.threads is not None:
+            # A pool of thousands of threads only exhausts memory on a board of four cores.
+            within("threads", self.threads, 1, MAX_THREADS)
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,6 +8,7 @@ past. A file is read without dropping (unless paced in real time), and ends.
 from __future__ import annotations
 
 import glob
+import math
 import os
 import queue
 import random
@@ -20,11 +21,13 @@ from pathlib import Path
 from typing import Protocol
 
 import cv2
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from edge.config import Section, at_least, positive, require
+from edge.defaults import BUNDLED_SOURCE
 from edge.errors import SourceError
-from edge.runtime.config import SourceConfig
 
 Image = npt.NDArray[np.uint8]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -33,6 +36,39 @@ _SYNTHETIC = re.compile(r"synthetic:(\d+)x(\d+)")
 LIVE_PREFIXES = ("/dev/", "rtsp://", "rtsps://", "http://", "https://")
 # OpenCV reads FFmpeg's options from the environment at open time: serialise the opens.
 _FFMPEG_OPTIONS_LOCK = threading.Lock()
+
+
+class SourceConfig(Section):
+    """Where frames come from (``[source]``)."""
+
+    #: Camera index ("0"), device ("/dev/video0"), video file, rtsp:// or http(s):// stream,
+    #: image directory or glob, or "synthetic:WxH" (a moving test pattern).
+    uri: str = str(BUNDLED_SOURCE)
+    #: Pace a file at its frame rate and drop frames like a live source would.
+    realtime: bool = False
+    #: Frames held between capture and processing; a live source keeps only the latest.
+    queue: int = 2
+    #: Watchdog: no frame for this many seconds → reconnect.
+    timeout: float = 5.0
+    #: Reconnect backoff: first delay, cap (seconds), doubled per failure, with ±25% jitter.
+    backoff: float = 0.5
+    backoff_max: float = 30.0
+    #: Frames per second of a synthetic source or an image directory.
+    fps: float = 15.0
+    #: FFmpeg options for streams, e.g. {rtsp_transport = "tcp"}.
+    options: dict[str, str] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        at_least("queue", self.queue, 1)
+        positive("timeout", self.timeout)
+        positive("backoff", self.backoff)
+        require(
+            self.backoff <= self.backoff_max < math.inf,
+            "backoff_max",
+            f"must be ≥ backoff ({self.backoff:g}) and finite",
+            self.backoff_max,
+        )
+        positive("fps", self.fps)
 
 
 @dataclass(frozen=True, slots=True)

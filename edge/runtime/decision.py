@@ -12,18 +12,61 @@ Every decision carries a machine-readable reason: ``camera:<statistic>``, ``ood:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
+import msgspec
+
 from edge._native import _core
+from edge.config import Section, at_least, require, within
 from edge.errors import ConfigError
 from edge.judge.calibration import Calibration
-from edge.runtime.config import GateConfig, PolicyConfig
 
 Decision = Literal["ACCEPT", "REVIEW", "REJECT"]
 #: Review threshold of a model that was never calibrated: its confidence means little.
 UNCALIBRATED_REVIEW_CONFIDENCE = 0.5
+
+
+class GateConfig(Section):
+    """The gate in front of the model (``[gate]``)."""
+
+    enabled: bool = True
+    #: Override the calibrated threshold on the gate's score (higher accepts more).
+    threshold: float | None = None
+    #: A frame whose perceptual hash has not changed for this many frames is a frozen feed.
+    frozen_frames: int = 30
+    #: Hashes within this Hamming distance count as unchanged: a video keyframe re-encodes a
+    #: still picture and moves a few of its 64 bits.
+    frozen_radius: int = 8
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None:
+            require(math.isfinite(self.threshold), "threshold", "must be finite", self.threshold)
+        at_least("frozen_frames", self.frozen_frames, 1)
+        within("frozen_radius", self.frozen_radius, 0, 64)
+
+
+class PolicyConfig(Section):
+    """What becomes of a judged frame (``[policy]``)."""
+
+    #: Calibrated confidence under which a frame goes to REVIEW (default: the calibrated one).
+    review_confidence: float | None = None
+    #: Per-label thresholds, overriding ``review_confidence``.
+    class_confidence: dict[str, float] = msgspec.field(default_factory=dict)
+    #: Labels that cannot occur at this station: predicting one sends the frame to REVIEW.
+    impossible_labels: list[str] = msgspec.field(default_factory=list)
+    #: Of a run of REJECTs with the same reason, hand the first and then every n-th to the
+    #: buffer, so that a dead camera does not flood it.
+    reject_sample_every: int = 30
+
+    def __post_init__(self) -> None:
+        if self.review_confidence is not None:
+            within("review_confidence", self.review_confidence, 0, 1)
+        for label, value in self.class_confidence.items():
+            within(f"class_confidence.{label}", value, 0, 1)
+        at_least("reject_sample_every", self.reject_sample_every, 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from prometheus_client import Counter as PromCounter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from edge.config import Section, within
 from edge.runtime.analyze import Result
 
 #: Stages of a frame, in order. ``overhead`` is the loop's own share: everything except the
@@ -33,6 +34,18 @@ STAGES = (
 #: Buckets in seconds: 50 µs to 2.5 s.
 BUCKETS = (5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5)
 LiveValues = Callable[[], Mapping[str, Mapping[str, float]]]
+
+
+class MetricsConfig(Section):
+    """The Prometheus endpoint (``[metrics]``)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    #: 0 picks a free port (printed at start).
+    port: int = 9108
+
+    def __post_init__(self) -> None:
+        within("port", self.port, 0, 65535)
 
 
 class Latencies:
