@@ -6,7 +6,10 @@ import datetime as dt
 import hashlib
 import json
 import re
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -14,7 +17,7 @@ from _upload_outbox import make_record
 
 from edge.errors import ConfigError
 from edge.upload import UploadConfig, Window, default_target, layout, open_target
-from edge.upload.targets import redact, strip_userinfo
+from edge.upload.target import redact, strip_userinfo
 
 IMAGE = b"\xff\xd8 not really a jpeg \xff\xd9"
 SHA = hashlib.sha256(IMAGE).hexdigest()
@@ -209,3 +212,22 @@ def test_target_uris(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_target("/data").endswith("/data/outbox")
     assert strip_userinfo("https://u:p@h:1/x") == "https://h:1/x"
     assert redact("key ABCD and abc", ["ABCD", "abc"]) == "key *** and abc"
+
+
+def test_a_file_target_loads_no_network_library(tmp_path: Path) -> None:
+    # A fresh interpreter: this one has long imported minio for other tests. The s3:// target
+    # opened afterwards shows the check would see the import if it happened.
+    code = f"""
+import json, sys
+from edge.upload import open_target, UploadConfig
+network = ("minio", "urllib3", "certifi")
+target = open_target({(tmp_path / "outbox").as_uri()!r})
+before = [m for m in network if m in sys.modules]
+open_target("s3://bucket/x", UploadConfig(access_key="akey", secret_key="skey"))
+after = [m for m in network if m in sys.modules]
+print(json.dumps([type(target).__name__, before, after]))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(out.stdout) == ["DirectoryTarget", [], ["minio", "urllib3", "certifi"]]

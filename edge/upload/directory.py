@@ -11,7 +11,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from edge.errors import ConfigError
-from edge.upload.targets import StoreError
+from edge.upload.config import UploadConfig
+from edge.upload.target import StoreError
 
 
 class DirectoryTarget:
@@ -20,7 +21,9 @@ class DirectoryTarget:
         self.root = Path(root).resolve()
 
     @classmethod
-    def from_uri(cls, uri: str) -> DirectoryTarget:
+    def from_uri(cls, uri: str, config: UploadConfig | None = None) -> DirectoryTarget:
+        # ``config`` is taken for the registry's sake: a directory has no credentials,
+        # timeouts or endpoint to set.
         parts = urlsplit(uri)
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise ConfigError(f"upload.target: expected file:///absolute/directory; got {uri!r}")

@@ -8,6 +8,7 @@ a 2xx status; if the server also returns an MD5-shaped ETag, it must match the b
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from urllib.parse import quote, urlsplit
 
@@ -15,17 +16,20 @@ import urllib3
 
 from edge.errors import ConfigError
 from edge.upload.config import UploadConfig
-from edge.upload.targets import (
-    StoreError,
-    connection_pool,
-    describe,
-    env,
-    is_loopback,
-    redact,
-    strip_userinfo,
-)
+from edge.upload.http import connection_pool, describe, env
+from edge.upload.target import StoreError, redact, strip_userinfo
 
 _MD5 = re.compile(r'^(?:W/)?"?([0-9a-fA-F]{32})"?$')
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine, the only place clear-text ``http://`` may go."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class HttpTarget:

@@ -19,8 +19,9 @@ from minio.helpers import check_bucket_name
 
 from edge.errors import ConfigError
 from edge.upload.config import UploadConfig
+from edge.upload.http import connection_pool, describe, env
 from edge.upload.layout import split_prefix
-from edge.upload.targets import StoreError, connection_pool, describe, env, redact
+from edge.upload.target import StoreError, redact
 
 # Codes S3 answers when it is busy or briefly broken: retry later, quietly.
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}

@@ -33,10 +33,10 @@ from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import edge.upload.layout as layout
 from edge.records import Outbox, Stored
-from edge.upload import layout
 from edge.upload.config import UploadConfig
-from edge.upload.targets import StoreError, Target, redact
+from edge.upload.target import StoreError, Target, redact
 
 log = logging.getLogger("edge.upload")
 
