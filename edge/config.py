@@ -3,9 +3,9 @@
 A section is a :class:`Section` (a msgspec struct: a wrong type or an unknown key is refused
 while decoding) that lives with its subsystem (``[buffer]`` in :mod:`edge.buffer.config`,
 ``[upload]`` in :mod:`edge.upload.config`, ...). Its ``__post_init__`` checks ranges with the
-helpers below, which raise :class:`~edge.errors.ConfigError` naming the key within the section
-and the allowed range. Decoding a file adds the section's path, so the user reads
-``buffer.max_bytes: must be ≥ 1; got -1``.
+helpers below, which raise :class:`~edge.errors.ConfigError` naming the key path and the
+allowed range, once: ``buffer.max_bytes: must be ≥ 1 and finite; got -1``. A struct nested in a
+section (a rate limit) names its field; decoding a file adds the path to it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 def require(ok: bool, key: str, rule: str, value: object) -> None:
-    """Refuse ``value`` of ``key`` (within its section) unless ``ok``; ``rule`` says what is
+    """Refuse ``value`` of ``key`` unless ``ok``; ``rule`` says what is
     allowed. NaN fails every comparison, so a NaN is refused by the rule it breaks."""
     if not ok:
         raise ConfigError(f"{key}: {rule}; got {value!r}")

@@ -58,10 +58,21 @@ def test_file_values_and_overrides_by_key_path(tmp_path: Path) -> None:
         ("[model]\nbackend = 'tensorrt'", "model.backend: invalid enum value 'tensorrt'"),
         (
             "[policy.class_confidence]\nShirt = 1.5",
-            "policy.class_confidence.Shirt: must be in [0, 1]",
+            "policy.class_confidence.Shirt: must be in [0, 1]; got 1.5",
         ),
-        ("[source]\ntimeout = -1.0", "source.timeout: value out of range"),
-        ("[metrics]\nport = 70000", "metrics.port: value out of range"),
+        ("[source]\ntimeout = -1.0", "source.timeout: must be > 0 and finite; got -1.0"),
+        ("[metrics]\nport = 70000", "metrics.port: must be in [0, 65535]; got 70000"),
+        ("[buffer]\nmax_bytes = -1", "buffer.max_bytes: must be ≥ 1 and finite; got -1"),
+        (
+            "[buffer.label_rate]\nper_minute = -1",
+            "buffer.label_rate.per_minute: must be ≥ 0 and finite; got -1",
+        ),
+        ("[buffer]\ndrift_boost = nan", "buffer.drift_boost: must be ≥ 1 and finite; got nan"),
+        ("[upload]\ninterval = inf", "upload.interval: must be > 0 and finite; got inf"),
+        ("[upload]\nwindow = '8-5'", "upload.window: expected a daily window 'HH:MM-HH:MM'"),
+        ("[gate]\nthreshold = nan", "gate.threshold: must be finite; got nan"),
+        ("[model]\nthreads = 100000", "model.threads: must be in [1, 64]; got 100000"),
+        ("max_frames = -1", "max_frames: must be ≥ 0 and finite; got -1"),
     ],
 )
 def test_a_bad_value_is_one_error_naming_its_key(tmp_path: Path, text: str, message: str) -> None:

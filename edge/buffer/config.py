@@ -6,15 +6,10 @@ from typing import Literal
 
 import msgspec
 
-from edge.errors import ConfigError
+from edge.config import Section, at_least, require, within
 
 
-def _at_least(section: str, name: str, value: float, low: float) -> None:
-    if value < low:
-        raise ConfigError(f"{section}.{name} must be at least {low:g}; got {value!r}")
-
-
-class RateLimit(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class RateLimit(Section):
     """How many frames of one label (or one reason) the buffer takes per sliding minute, hour
     and day; 0 is no limit."""
 
@@ -27,8 +22,12 @@ class RateLimit(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         periods = ((60.0, self.per_minute), (3600.0, self.per_hour), (86400.0, self.per_day))
         return tuple((p, n) for p, n in periods if n > 0)
 
+    def __post_init__(self) -> None:
+        for name in ("per_minute", "per_hour", "per_day"):
+            at_least(name, getattr(self, name), 0)
 
-class BufferConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+
+class BufferConfig(Section):
     """The durable buffer of flagged frames (``[buffer]``).
 
     Sizes are bytes of encoded images on disk (the index is not counted); times are seconds of
@@ -63,26 +62,20 @@ class BufferConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     queue_bytes: int = 128_000_000  # raw pixels held by the queue, so big frames cannot exhaust RAM
 
     def __post_init__(self) -> None:
-        s = "buffer"
-        _at_least(s, "max_bytes", self.max_bytes, 1)
-        _at_least(s, "max_records", self.max_records, 1)
-        _at_least(s, "min_free_bytes", self.min_free_bytes, 0)
-        _at_least(s, "dedup_radius", self.dedup_radius, 0)
-        _at_least(s, "dedup_window", self.dedup_window, 0)
-        _at_least(s, "drift_boost", self.drift_boost, 1)
-        _at_least(s, "queue_size", self.queue_size, 1)
-        _at_least(s, "queue_bytes", self.queue_bytes, 1)
-        for section, rate in (("label_rate", self.label_rate), ("reason_rate", self.reason_rate)):
-            for name in ("per_minute", "per_hour", "per_day"):
-                _at_least(f"{s}.{section}", name, getattr(rate, name), 0)
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ConfigError(f"buffer.jpeg_quality must be 1-100; got {self.jpeg_quality!r}")
-        if not 0 <= self.png_compression <= 9:
-            raise ConfigError(f"buffer.png_compression must be 0-9; got {self.png_compression!r}")
-        if self.dedup_radius > 64:
-            raise ConfigError(f"buffer.dedup_radius is in bits of 64; got {self.dedup_radius!r}")
-        if self.format not in ("jpeg", "png"):
-            raise ConfigError(f'buffer.format must be "jpeg" or "png"; got {self.format!r}')
+        at_least("buffer.max_bytes", self.max_bytes, 1)
+        at_least("buffer.max_records", self.max_records, 1)
+        at_least("buffer.min_free_bytes", self.min_free_bytes, 0)
+        within("buffer.dedup_radius", self.dedup_radius, 0, 64)  # bits of a 64-bit hash
+        at_least("buffer.dedup_window", self.dedup_window, 0)
+        at_least("buffer.drift_boost", self.drift_boost, 1)
+        at_least("buffer.queue_size", self.queue_size, 1)
+        at_least("buffer.queue_bytes", self.queue_bytes, 1)
+        within("buffer.jpeg_quality", self.jpeg_quality, 1, 100)
+        within("buffer.png_compression", self.png_compression, 0, 9)
+        # Decoding checks the Literal; a struct built in Python is not type-checked.
+        require(
+            self.format in ("jpeg", "png"), "buffer.format", 'must be "jpeg" or "png"', self.format
+        )
 
     @property
     def extension(self) -> str:

@@ -48,7 +48,7 @@ class ModelConfig(Section):
     def __post_init__(self) -> None:
         if self.threads is not None:
             # A pool of thousands of threads only exhausts memory on a board of four cores.
-            within("threads", self.threads, 1, MAX_THREADS)
+            within("model.threads", self.threads, 1, MAX_THREADS)
 
 
 @dataclass(frozen=True, eq=False)

@@ -59,16 +59,16 @@ class SourceConfig(Section):
     options: dict[str, str] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        at_least("queue", self.queue, 1)
-        positive("timeout", self.timeout)
-        positive("backoff", self.backoff)
+        at_least("source.queue", self.queue, 1)
+        positive("source.timeout", self.timeout)
+        positive("source.backoff", self.backoff)
         require(
             self.backoff <= self.backoff_max < math.inf,
-            "backoff_max",
+            "source.backoff_max",
             f"must be ≥ backoff ({self.backoff:g}) and finite",
             self.backoff_max,
         )
-        positive("fps", self.fps)
+        positive("source.fps", self.fps)
 
 
 @dataclass(frozen=True, slots=True)

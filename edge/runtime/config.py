@@ -24,7 +24,6 @@ from edge.runtime.decision import GateConfig, PolicyConfig
 from edge.runtime.telemetry import MetricsConfig
 from edge.upload.config import UploadConfig
 
-
 #: The start of a section's own message: the key it is about, then a colon.
 _SECTION_KEY = re.compile(r"^[\w.\-]+: ")
 
@@ -81,8 +80,8 @@ def _set(doc: dict[str, Any], keys: list[str], value: Any) -> None:
 
 def _readable(message: str) -> str:
     """msgspec says "Expected `int`, got `str` - at `$.source.queue`"; users want the key first.
-    A section's own check names its key within the section (``max_bytes: must be ...``), and
-    msgspec adds the section's path (``$.buffer``): joined, ``buffer.max_bytes: must be ...``."""
+    A section's own check already names its key (``buffer.max_bytes: must be ...``); a struct
+    nested in a section names its field, and msgspec the path to it."""
     what, sep, at = message.rpartition(" - at `$.")
     if not sep:
         what, at = message, ""
@@ -91,5 +90,6 @@ def _readable(message: str) -> str:
     if unknown:
         return f"{key}.{unknown.strip('`')}: unknown key".lstrip(".")
     if _SECTION_KEY.match(what):
-        return f"{key}.{what}".lstrip(".")
+        # A section names its own key in full; a nested struct (a rate limit) only its field.
+        return what if not key or what.startswith(f"{key}.") else f"{key}.{what}"
     return f"{key}: {what[0].lower()}{what[1:].replace('`', '')}"

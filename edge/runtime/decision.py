@@ -43,9 +43,11 @@ class GateConfig(Section):
 
     def __post_init__(self) -> None:
         if self.threshold is not None:
-            require(math.isfinite(self.threshold), "threshold", "must be finite", self.threshold)
-        at_least("frozen_frames", self.frozen_frames, 1)
-        within("frozen_radius", self.frozen_radius, 0, 64)
+            require(
+                math.isfinite(self.threshold), "gate.threshold", "must be finite", self.threshold
+            )
+        at_least("gate.frozen_frames", self.frozen_frames, 1)
+        within("gate.frozen_radius", self.frozen_radius, 0, 64)
 
 
 class PolicyConfig(Section):
@@ -63,10 +65,10 @@ class PolicyConfig(Section):
 
     def __post_init__(self) -> None:
         if self.review_confidence is not None:
-            within("review_confidence", self.review_confidence, 0, 1)
+            within("policy.review_confidence", self.review_confidence, 0, 1)
         for label, value in self.class_confidence.items():
-            within(f"class_confidence.{label}", value, 0, 1)
-        at_least("reject_sample_every", self.reject_sample_every, 1)
+            within(f"policy.class_confidence.{label}", value, 0, 1)
+        at_least("policy.reject_sample_every", self.reject_sample_every, 1)
 
 
 @dataclass(frozen=True, slots=True)

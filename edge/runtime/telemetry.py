@@ -45,7 +45,7 @@ class MetricsConfig(Section):
     port: int = 9108
 
     def __post_init__(self) -> None:
-        within("port", self.port, 0, 65535)
+        within("metrics.port", self.port, 0, 65535)
 
 
 class Latencies:

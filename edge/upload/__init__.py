@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 from edge.upload.config import UploadConfig, Window, default_target
+from edge.upload.registry import open_target
 from edge.upload.target import StoreError, Target
-from edge.upload.targets import open_target
 from edge.upload.uploader import State, Uploader, UploadReport
 
 __all__ = [

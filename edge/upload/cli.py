@@ -16,8 +16,8 @@ from edge.cli_support import write_json
 from edge.errors import UsageError
 from edge.records import Outbox
 from edge.upload.config import UploadConfig, default_target
+from edge.upload.registry import open_target
 from edge.upload.target import StoreError
-from edge.upload.targets import open_target
 from edge.upload.uploader import Uploader
 
 #: Where ``edge upload`` keeps the journal of the batch in flight, inside the data directory.

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import msgspec
-
+from edge.config import Section, positive, require
 from edge.errors import ConfigError
 
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
@@ -50,7 +50,7 @@ class Window:
         return (opens - now).total_seconds()
 
 
-class UploadConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class UploadConfig(Section):
     """How the uploader ships flagged frames to the fleet's object store.
 
     ``target`` is ``s3://bucket/prefix``, ``https://host/path`` (``http://`` only on loopback)
@@ -78,27 +78,19 @@ class UploadConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ca_file: str | None = None  # PEM bundle for a private CA; the system's CAs otherwise
 
     def __post_init__(self) -> None:
-        # ConfigError is a ValueError, so msgspec reports it with the path when decoding TOML.
-        positive = {
-            "interval": self.interval,
-            "batch_size": self.batch_size,
-            "parallel": self.parallel,
-            "connect_timeout": self.connect_timeout,
-            "read_timeout": self.read_timeout,
-            "backoff_base": self.backoff_base,
-            "backoff_max": self.backoff_max,
-        }
-        for name, value in positive.items():
-            if not value > 0:
-                raise ConfigError(f"upload.{name}: must be > 0; got {value!r}")
-        if self.backoff_max < self.backoff_base:
-            raise ConfigError("upload.backoff_max: must be >= upload.backoff_base")
-        if self.bandwidth is not None and self.bandwidth <= 0:
-            raise ConfigError(
-                f"upload.bandwidth: bytes/s > 0, or leave it out; got {self.bandwidth}"
-            )
+        for name in ("interval", "batch_size", "parallel", "connect_timeout", "read_timeout"):
+            positive(f"upload.{name}", getattr(self, name))
+        positive("upload.backoff_base", self.backoff_base)
+        require(
+            self.backoff_base <= self.backoff_max < math.inf,
+            "upload.backoff_max",
+            f"must be ≥ backoff_base ({self.backoff_base:g}) and finite",
+            self.backoff_max,
+        )
+        if self.bandwidth is not None:
+            positive("upload.bandwidth", self.bandwidth)  # bytes/s; leave it out for no cap
         if self.window is not None:
-            Window.parse(self.window)
+            Window.parse(self.window, key="upload.window")
 
     def daily_window(self) -> Window | None:
         return None if self.window is None else Window.parse(self.window)
