@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 import edge.benchmark
-from edge.benchmark.run import rss_slope_kb_per_1000
+from edge.benchmark.measure import rss_slope_kb_per_1000
 from edge.defaults import BUNDLED_MODEL
 
 BARE_CHILD = Path(edge.benchmark.__file__).parent / "_bare_child.py"

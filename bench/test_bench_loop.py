@@ -109,7 +109,7 @@ def opencv_prepare(frame: np.ndarray, runner: Runner) -> tuple[np.ndarray, tuple
         spec,
         layout=model.file.layout or "nhwc",
         dtype=model.input_dtype,
-        quantization=model._session.input_quantization,
+        quantization=model.input_quantization,
     )
     assert tensor is not None
     return tensor, baselines.numpy_frame_stats(cv2.cvtColor(view, cv2.COLOR_BGR2GRAY))
@@ -123,7 +123,7 @@ def test_prepare_step(benchmark: BenchmarkFixture, warm_runner: Runner, role: st
     frame = first_frame()
     item = Frame(0, time.time(), time.perf_counter(), frame, 0.0)
     spec = warm_runner.model.input
-    quantization = warm_runner.model._session.input_quantization
+    quantization = warm_runner.model.input_quantization
     tolerance = baselines.input_tolerance(spec, quantization)
     want_tensor, want_stats = opencv_prepare(frame, warm_runner)
     if role == "ours":

@@ -9,17 +9,22 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import msgspec
 import numpy as np
 import pytest
 
 from edge.benchmark import baselines
 from edge.benchmark.cli import main
-from edge.benchmark.run import rss_slope_kb_per_1000
+from edge.benchmark.measure import RSS_SLOPE_MIN_FRAMES, rss_slope_kb_per_1000
+from edge.benchmark.report import NO_SLOPE, compare, markdown, winner
+from edge.benchmark.schema import SCHEMA, Report, decode, load_report
 from edge.cli import build_parser
 from edge.defaults import BUNDLED_MODEL
 from edge.runtime.telemetry import STAGES
 
 FASHION = BUNDLED_MODEL
+#: A file `edge bench --json` wrote before the report was a typed struct (schema 1).
+GOLDEN_V1 = Path(__file__).parent / "golden" / "bench-v1.json"
 QUICK = ["--frames", "12", "--warmup", "3", "--rounds", "5"]
 
 #: Every key the README documents, as dotted paths (``*``: every stage).
@@ -168,9 +173,81 @@ def test_markdown_report(run: tuple[dict[str, Any], Path, Path]) -> None:
     assert text.startswith("# edge bench")
     for stage in STAGES:
         assert f"| {stage} |" in text
+    assert "`total` runs from capture to hand-off, so it includes queue wait" in text
     assert "loop / bare runtime" in text
     assert "preprocessing (frame → model input)" in text
     assert "OOD scores" in text
+    assert "%" not in text.replace("% of one core", "")  # ratios are all N.NNN×
+    assert "MiB" not in text  # memory is all KiB
+
+
+def test_rss_slope_of_a_short_run_is_not_a_number(run: tuple[dict[str, Any], Path, Path]) -> None:
+    doc, _, md_path = run
+    assert doc["memory"]["rss_slope_kb_per_1000_frames"] is None  # 12 frames
+    assert len(doc["memory"]["rss_samples"]) >= 3  # the samples are there, the slope is not
+    assert f"| RSS slope (KiB / 1000 frames) | {NO_SLOPE} |" in md_path.read_text()
+
+
+def test_report_round_trips_through_json(run: tuple[dict[str, Any], Path, Path]) -> None:
+    doc, json_path, _ = run
+    report = load_report(json_path)
+    assert report.schema == SCHEMA
+    text = json.dumps(msgspec.to_builtins(report))
+    assert decode(text) == report
+    assert json.loads(text) == doc  # every key of schema 1, and nothing more
+
+
+def test_a_schema_1_file_from_before_the_struct_still_compares() -> None:
+    report = load_report(GOLDEN_V1)
+    # Read and written back, it is the same document: no key lost, renamed or added.
+    assert json.loads(json.dumps(msgspec.to_builtins(report))) == json.loads(GOLDEN_V1.read_text())
+    assert report.loop.latency_ms["total"].p50 > 0
+    assert report.baselines.preprocess is not None
+    assert report.baselines.preprocess.agrees
+    text = compare(report, report, names=("old", "again"))
+    fps_row = next(line for line in text.splitlines() if line.startswith("| loop fps |"))
+    assert fps_row.rstrip().endswith("| 1.000× | higher | tie |")
+    markdown(report)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(schema=2), "edge bench schema 2, this version reads 1"),
+        (lambda d: d.pop("schema"), "not an `edge bench --json` file"),
+        (
+            lambda d: d["loop"].update(frames="twelve"),
+            "not a valid edge bench schema 1 file: Expected `int`, got `str` - at `$.loop.frames`",
+        ),
+        (lambda d: d.pop("memory"), "not a valid edge bench schema 1 file"),
+    ],
+)
+def test_a_bad_report_is_one_usage_error(
+    edit: Any,
+    message: str,
+    run: tuple[dict[str, Any], Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bad = copy.deepcopy(run[0])
+    edit(bad)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    assert main(["--compare", str(run[1]), str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"{path}: {message}" in err
+
+
+def test_truncated_json_is_one_usage_error(
+    run: tuple[dict[str, Any], Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cut.json"
+    path.write_text(run[1].read_text()[:200])
+    assert main(["--compare", str(path), str(run[1])]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"{path}: not JSON" in err
 
 
 def test_compare_prints_ratios(
@@ -186,9 +263,39 @@ def test_compare_prints_ratios(
     assert main(["--compare", str(a_path), str(b_path), "--markdown", str(md)]) == 0
     out = capsys.readouterr().out
     assert "another board" in out
+    assert "| figure | bench | other | other / bench | better | winner |" in out
     fps_row = next(line for line in out.splitlines() if line.startswith("| loop fps |"))
-    assert fps_row.rstrip().endswith("| 2.00× |")
+    assert fps_row.rstrip().endswith("| 2.000× | higher | other |")
     assert md.read_text() == out
+
+
+def test_compare_says_which_way_is_better(run: tuple[dict[str, Any], Path, Path]) -> None:
+    a = msgspec.convert(run[0], Report)
+    b = msgspec.convert(copy.deepcopy(run[0]), Report)
+    b.memory.peak_rss_kb = a.memory.peak_rss_kb * 2  # more memory: worse
+    b.loop.latency_ms["total"].p99 = a.loop.latency_ms["total"].p99 / 2  # quicker: better
+    rows = {
+        line.split(" | ")[0].lstrip("| "): line.rstrip(" |").split(" | ")[-2:]
+        for line in compare(a, b, names=("A", "B")).splitlines()
+        if line.startswith("| ") and " | " in line
+    }
+    assert rows["peak RSS (KiB)"] == ["lower", "A"]
+    assert rows["total (incl. queue wait) p99 (ms)"] == ["lower", "B"]
+    assert rows["CPU use (% of a core)"] == ["neither", "-"]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "better", "won"),
+    [
+        (2.0, 1.0, "lower", "B"),
+        (2.0, 1.0, "higher", "A"),
+        (1, 1, "lower", "tie"),
+        (None, 1.0, "lower", "-"),
+        (2.0, 1.0, None, "-"),
+    ],
+)
+def test_winner(a: float | None, b: float | None, better: Any, won: str) -> None:
+    assert winner(a, b, better, ("A", "B")) == won
 
 
 def test_image_directory_source(tmp_path: Path) -> None:
@@ -250,6 +357,13 @@ def test_rss_slope() -> None:
     samples = [(i, 1000 + 3 * i) for i in range(0, 500, 50)]
     assert rss_slope_kb_per_1000(samples) == pytest.approx(3000)
     assert rss_slope_kb_per_1000(samples[:2]) is None
+
+
+def test_no_rss_slope_from_too_few_frames() -> None:
+    # Many samples, but over a few frames: one allocator step would read as a leak.
+    few = [(i, 1000 + 4 * (i > 5)) for i in range(RSS_SLOPE_MIN_FRAMES)]
+    assert rss_slope_kb_per_1000(few) is None
+    assert rss_slope_kb_per_1000([*few, (RSS_SLOPE_MIN_FRAMES, 1004)]) is not None
 
 
 def test_centre_crop_matches_the_preprocessor() -> None:

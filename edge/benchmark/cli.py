@@ -15,24 +15,27 @@ from edge.errors import UsageError
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from edge.benchmark.report import compare, markdown
-    from edge.benchmark.run import (
+    import msgspec
+
+    from edge.benchmark.measure import (
         DEFAULT_SOURCE,
         BenchOptions,
-        load_report,
         run_benchmark,
         synthetic_uri,
         tqdm_progress,
     )
+    from edge.benchmark.report import compare, markdown
+    from edge.benchmark.schema import load_report
 
     if args.compare is not None:
         given = [f"--{k}" for k in ("model", "source", "synthetic", "json") if getattr(args, k)]
         if given:
             raise UsageError(f"--compare takes two JSON files and no {', '.join(given)}")
         a_path, b_path = args.compare
-        text = compare(
-            load_report(a_path), load_report(b_path), names=(Path(a_path).stem, Path(b_path).stem)
-        )
+        names = (Path(a_path).stem, Path(b_path).stem)
+        if names[0] == names[1]:  # board-a/out.json, board-b/out.json: the winner must differ
+            names = ("A", "B")
+        text = compare(load_report(a_path), load_report(b_path), names=names)
         print(text, end="")
         if args.markdown is not None:
             args.markdown.write_text(text)
@@ -53,11 +56,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     options.check()  # before the model loads: a typo costs no time
     quiet_video_logs()
-    doc = run_benchmark(options, progress=tqdm_progress)
-    text = markdown(doc)
+    report = run_benchmark(options, progress=tqdm_progress)
+    text = markdown(report)
     print(text, end="")
     if args.json is not None:
-        write_json(args.json, doc)
+        write_json(args.json, msgspec.to_builtins(report))
     if args.markdown is not None:
         args.markdown.write_text(text)
     return 0
@@ -90,7 +93,7 @@ def configure(b: argparse.ArgumentParser) -> None:
         nargs=2,
         type=Path,
         metavar=("A.json", "B.json"),
-        help="print two results side by side with B/A ratios",
+        help="print two results side by side: B/A, which way is better and which won",
     )
     b.set_defaults(func=cmd_bench)
 

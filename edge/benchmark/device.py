@@ -1,7 +1,9 @@
-"""What a benchmark ran on: the board (CPU, ISA flags, memory, OS) and the software stack.
+"""What a benchmark ran on — the board (CPU, ISA flags, memory, OS) and the software stack —
+and what the kernel says about this process while it runs (RSS, per-thread CPU time).
 
-Recorded in every ``edge bench`` JSON so that two files, from two boards or two versions, say
-what differs between them before their figures are compared.
+The first is recorded in every ``edge bench`` JSON so that two files, from two boards or two
+versions, say what differs between them before their figures are compared. Every read of
+``/proc`` the benchmark makes is here, each returning None (or zeros) where there is none.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import os
 import platform
 import resource
 import sys
+import threading
 from pathlib import Path
-from typing import Any
 
 import edge
+from edge.benchmark.schema import Device, MemoryKb
 
 #: ISA extensions that change how fast int8 inference and our kernels run, as /proc/cpuinfo
 #: names them (x86 ``flags``, ARM ``Features``). The rest of the list is noise for this purpose.
@@ -92,7 +95,7 @@ def isa_flags(info: dict[str, str] | None = None) -> list[str]:
     return [flag for flag in ISA_FLAGS if flag in present]
 
 
-def memory_kb() -> dict[str, int | None]:
+def memory_kb() -> MemoryKb:
     values: dict[str, int | None] = {"total": None, "available": None}
     try:
         for line in MEMINFO.read_text().splitlines():
@@ -101,7 +104,7 @@ def memory_kb() -> dict[str, int | None]:
                 values["total" if key == "MemTotal" else "available"] = int(rest.split()[0])
     except (OSError, ValueError, IndexError):
         pass
-    return values
+    return MemoryKb(**values)
 
 
 def current_rss_kb() -> int | None:
@@ -119,6 +122,40 @@ def peak_rss_kb() -> int:
     return peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS, KiB elsewhere
 
 
+#: Per thread name: (ns on a CPU, ns runnable but waiting for a CPU).
+ThreadClocks = dict[str, tuple[int, int]]
+
+
+def thread_clocks() -> ThreadClocks | None:
+    """Per thread of this process: (ns on a CPU, ns runnable but waiting for a CPU), summed
+    by Python thread name; threads Python did not start (a runtime's pool) are ``native``.
+    None where the kernel does not say (not Linux, no schedstat)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    clocks: ThreadClocks = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            fields = Path(f"/proc/self/task/{tid}/schedstat").read_text().split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = names.get(int(tid), "native")
+        on_cpu, waiting = clocks.get(name, (0, 0))
+        clocks[name] = (on_cpu + int(fields[0]), waiting + int(fields[1]))
+    return clocks or None
+
+
+def own_schedstat() -> tuple[int, int]:
+    """(ns on a CPU, ns waiting for one) of the calling thread; zeros where unknown."""
+    try:
+        fields = Path("/proc/thread-self/schedstat").read_text().split()
+        return int(fields[0]), int(fields[1])
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+
+
 def package_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     for name in PACKAGES:
@@ -129,7 +166,7 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def device_info() -> dict[str, Any]:
+def device_info() -> Device:
     """The ``device`` section of an ``edge bench`` JSON."""
     import cv2
 
@@ -138,20 +175,20 @@ def device_info() -> dict[str, Any]:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         usable = os.cpu_count() or 1
-    return {
-        "cpu": cpu_model(info),
-        "machine": platform.machine(),
-        "cores": os.cpu_count(),
-        "cores_usable": usable,
-        "isa_flags": isa_flags(info),
-        "memory_kb": memory_kb(),
-        "os": platform.platform(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "packages": package_versions(),
-        "opencv": cv2.__version__,
-        "opencv_threads": cv2.getNumThreads(),
-        "edge_isa": edge.active_isa(),
-        "edge_isa_forced": os.environ.get("EDGE_ISA"),
+    return Device(
+        cpu=cpu_model(info),
+        machine=platform.machine(),
+        cores=os.cpu_count(),
+        cores_usable=usable,
+        isa_flags=isa_flags(info),
+        memory_kb=memory_kb(),
+        os=platform.platform(),
+        python=f"{platform.python_implementation()} {platform.python_version()}",
+        packages=package_versions(),
+        opencv=cv2.__version__,
+        opencv_threads=cv2.getNumThreads(),
+        edge_isa=edge.active_isa(),
+        edge_isa_forced=os.environ.get("EDGE_ISA"),
         # On a shared board the figures mean little without it.
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
+        load_average=list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    )

@@ -149,6 +149,12 @@ class Model:
         return self._session.input_dtype
 
     @property
+    def input_quantization(self) -> tuple[float, int] | None:
+        """``(scale, zero_point)`` of an integer input tensor, else None: how
+        :attr:`preprocessor` turns normalised pixels into :attr:`input_dtype`."""
+        return self._session.input_quantization
+
+    @property
     def preprocessor(self) -> Preprocessor:
         """The preprocessor for BGR frames; :meth:`preprocessor_for` for other sources."""
         return self._preprocessors["bgr"]

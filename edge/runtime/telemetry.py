@@ -102,6 +102,13 @@ class Telemetry:
         self.registry.register(_LiveCollector(live))
         self._server: WSGIServer | None = None
         self._healthy: Callable[[], tuple[bool, str]] = lambda: (True, "ok")
+        self._observers: list[Callable[[Result], None]] = []
+
+    def observe(self, callback: Callable[[Result], None]) -> None:
+        """Calls ``callback`` with every frame's result, after it is recorded: for a caller
+        that keeps more than this class does (``edge bench`` keeps every frame's timings,
+        the ring above only the last few thousand). It runs on the loop's judging thread."""
+        self._observers.append(callback)
 
     def record(self, result: Result) -> None:
         timings = result.timings
@@ -111,6 +118,8 @@ class Telemetry:
         key = (result.decision, result.reason, result.label)
         self.decisions[key] += 1
         self._decisions.labels(*key).inc()
+        for callback in self._observers:
+            callback(result)
 
     def serve(self, host: str, port: int, healthy: Callable[[], tuple[bool, str]]) -> int:
         """Serve ``/metrics`` and ``/healthz`` on a daemon thread; returns the bound port."""
