@@ -15,6 +15,9 @@ before the row that names it is committed; a row is deleted (committed) before i
 unlinked. A crash can therefore leave only files without rows, which the reconciler removes.
 Images are named by content, and the index holds each content once: the object store is
 content-addressed too, so two records with the same bytes would be one object there anyway.
+
+One module, though long: the index and the files are one on-disk format whose invariant holds
+only if every write, delete and repair follows the same order, so all of them live here.
 """
 
 from __future__ import annotations
