@@ -24,7 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from _upload_outbox import FileOutbox, check_delivery, dir_keys, fill, photo_jpegs
+from _upload_outbox import FileOutbox, by_sha, check_delivery, dir_keys, fill, photo_jpegs
 from _waiting import HANG, wait_until
 
 from edge.cli import main
@@ -40,10 +40,6 @@ from edge.upload.https import HttpTarget
 @pytest.fixture(scope="module")
 def jpegs() -> list[bytes]:
     return photo_jpegs(40)
-
-
-def by_sha(images: list[bytes]) -> dict[str, bytes]:
-    return {hashlib.sha256(i).hexdigest(): i for i in images}
 
 
 def check_dir(root: Path, expected: dict[str, Stored], images: list[bytes]) -> dict[str, Any]:

