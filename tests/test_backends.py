@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _models import built_model_dir
 
 import edge.model.backends.tflite
 from edge.errors import BackendUnavailable, ModelError
@@ -27,8 +28,6 @@ from edge.model import Model, load_model
 from edge.model.backends import BACKEND_NAMES, available_backends, get_backend
 from edge.model.manifest import Manifest
 
-# Where the model directories are; EDGE_MODELS points the tests at a freshly built set.
-MODELS = Path(os.environ.get("EDGE_MODELS", Path(__file__).resolve().parents[1] / "models"))
 NAME = "fashion-line"
 INT8_ONNX, INT8_TFLITE, FP32_ONNX = (
     f"{NAME}.int8.onnx",
@@ -40,13 +39,7 @@ INT8_ONNX, INT8_TFLITE, FP32_ONNX = (
 @pytest.fixture(scope="session")
 def source_dir() -> Path:
     """The real fashion-line model directory; its absence fails (never skips) the tests."""
-    path = MODELS / NAME
-    if not (path / "manifest.json").is_file():
-        pytest.fail(
-            f"{path}/manifest.json is missing: the {NAME} model artifacts are not built yet "
-            f"(run models/{NAME}/build.py with the build venv, see models/requirements-build.txt)"
-        )
-    return path
+    return built_model_dir(NAME)
 
 
 @pytest.fixture

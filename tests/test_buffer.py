@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import cv2
 import msgspec
 import numpy as np
 import pytest
+from _waiting import finishes
 from test_buffer_support import T0, flagged, frame_image, open_config
 
 from edge.buffer import Buffer, BufferConfig, RateLimit, balance_key, check, priority
@@ -368,13 +368,12 @@ def test_default_config_limits_a_flood_of_one_label(make_buffer: Any) -> None:
 
 def test_offer_refuses_when_the_queue_is_full_without_waiting(make_buffer: Any) -> None:
     buf = make_buffer(queue_size=4)
-    # Holding the index's lock stalls the writer on its next frame, like a slow disk.
+    # Holding the index's lock stalls the writer on its next frame, like a slow disk: no room
+    # is made while it is held, so an offer that waited for room would never return. (What an
+    # offer costs the loop is measured in bench/test_bench_buffer.py.)
     with buf._store.lock:
-        t = time.perf_counter()
-        results = [buf.offer(flagged(i)) for i in range(20)]
-        elapsed = time.perf_counter() - t
+        results = finishes(lambda: [buf.offer(flagged(i)) for i in range(20)])
     assert results == [True] * 4 + [False] * 16
-    assert elapsed < 0.5
     assert buf.counters()["queue_full"] == 16
     assert buf.flush(10)
     assert buf.counters()["stored"] == 4

@@ -23,6 +23,7 @@ from test_buffer_support import flagged, frame_image, open_config
 
 from edge.buffer import Buffer, check
 from edge.buffer.store import Store
+from edge.records import Stored
 
 GOLDEN = Path(__file__).parent / "golden" / "buffer-v1"
 
@@ -37,6 +38,21 @@ def golden_copy(tmp_path: Path) -> Path:
 def expected() -> dict[str, Any]:
     doc: dict[str, Any] = json.loads((GOLDEN / "expected.json").read_text())
     return doc
+
+
+def as_written(r: Stored) -> dict[str, Any]:
+    """A record as expected.json keeps it: what --write saw, and what reading back must give."""
+    return {
+        "id": r.id,
+        "sha256": r.sha256,
+        "extension": r.extension,
+        "captured_at": r.captured_at,
+        "device": r.device,
+        "model": r.model,
+        "label": r.label,
+        "decision": r.decision,
+        "metadata": dict(r.metadata),
+    }
 
 
 def test_golden_v1_is_format_1_as_committed(tmp_path: Path) -> None:
@@ -67,20 +83,7 @@ def test_golden_v1_reads_back_as_written(tmp_path: Path) -> None:
     with Buffer(data_dir, device="today", config=open_config()) as buf:
         assert buf.reconciled.problems == []
         got = buf.pending(100)
-        assert [
-            {
-                "id": r.id,
-                "sha256": r.sha256,
-                "extension": r.extension,
-                "captured_at": r.captured_at,
-                "device": r.device,
-                "model": r.model,
-                "label": r.label,
-                "decision": r.decision,
-                "metadata": dict(r.metadata),
-            }
-            for r in got
-        ] == want["records"]
+        assert [as_written(r) for r in got] == want["records"]
         for r in got:
             data = buf.image_bytes(r)
             assert hashlib.sha256(data).hexdigest() == r.sha256
@@ -131,20 +134,7 @@ def write_golden(dest: Path) -> None:
         doc = {
             "format_version": 1,
             "highest_id_ever": highest,
-            "records": [
-                {
-                    "id": r.id,
-                    "sha256": r.sha256,
-                    "extension": r.extension,
-                    "captured_at": r.captured_at,
-                    "device": r.device,
-                    "model": r.model,
-                    "label": r.label,
-                    "decision": r.decision,
-                    "metadata": dict(r.metadata),
-                }
-                for r in records
-            ],
+            "records": [as_written(r) for r in records],
         }
         (dest / "expected.json").write_text(json.dumps(doc, indent=1) + "\n")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from _waiting import wait_until
 
 from edge.defaults import BUNDLED_SOURCE
 from edge.errors import SourceError
@@ -146,23 +147,18 @@ def test_rtsp_stream_killed_and_restarted_is_reconnected(tmp_path: Path) -> None
         return len(results.read_bytes().splitlines()) if results.exists() else 0
 
     def wait_for(n: int) -> None:
-        deadline = time.monotonic() + 60
-        while frames() < n:
+        def enough() -> bool:
             assert run.poll() is None, run.communicate()[1].decode()
-            assert time.monotonic() < deadline, f"only {frames()} frames"
-            time.sleep(0.1)
+            return frames() >= n
+
+        assert wait_until(enough, timeout=60, poll=0.1), f"only {frames()} frames"
 
     publisher = publish(url)
     try:
         wait_for(40)
         publisher.send_signal(signal.SIGKILL)  # the stream dies mid-session
         publisher.wait()
-        reconnects = 0.0
-        deadline = time.monotonic() + 30
-        while reconnects < 1 and time.monotonic() < deadline:
-            reconnects = metric(scrape(metrics), "edge_reconnects_total")
-            time.sleep(0.2)
-        assert reconnects >= 1
+        assert wait_until(lambda: metric(scrape(metrics), "edge_reconnects_total") >= 1, poll=0.2)
         before = frames()
         publisher = publish(url)  # the stream comes back
         wait_for(before + 20)

@@ -16,7 +16,6 @@ import functools
 import gzip
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +23,17 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from _models import built_model_dir
 
 from edge.model import Model, Prediction, load_model
 from edge.model.backends import BACKEND_NAMES
 
-# Where the model directories are; EDGE_MODELS points the tests at a freshly built set.
-MODELS = Path(os.environ.get("EDGE_MODELS", Path(__file__).resolve().parents[1] / "models"))
 FASHION, EFFNET = "fashion-line", "efficientnet-lite0"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
-def model_dir(name: str) -> Path:
-    path = MODELS / name
-    if not (path / "manifest.json").is_file():
-        pytest.fail(
-            f"{path}/manifest.json is missing: the {name} model artifacts are not built yet "
-            f"(run models/{name}/build.py with the build venv, see models/requirements-build.txt)"
-        )
-    return path
-
-
 def reference(name: str) -> dict[str, Any]:
-    path = model_dir(name) / "reference.json"
+    path = built_model_dir(name) / "reference.json"
     if not path.is_file():
         pytest.fail(f"{path} is missing: rebuild the model directory with its build script")
     doc: dict[str, Any] = json.loads(path.read_text())
@@ -55,7 +43,7 @@ def reference(name: str) -> dict[str, Any]:
 @functools.cache
 def loaded(name: str, backend: str, precision: str = "int8") -> Model:
     """One model per (name, backend, precision) for the whole run: loading hashes the files."""
-    return load_model(model_dir(name), backend=backend, precision=precision, threads=2)
+    return load_model(built_model_dir(name), backend=backend, precision=precision, threads=2)
 
 
 def read_idx(path: Path) -> npt.NDArray[np.uint8]:
@@ -139,7 +127,7 @@ def test_model_loads_and_runs(
     backend: str,
 ) -> None:
     model = loaded(name, backend)
-    directory = model_dir(name)
+    directory = built_model_dir(name)
     assert model.name == name
     assert model.backend == backend
     assert len(model.labels) == n_classes

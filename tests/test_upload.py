@@ -20,16 +20,19 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from _upload_outbox import FileOutbox, check_delivery, dir_keys, fill, photo_jpegs
+from _upload_outbox import FileOutbox, by_sha, check_delivery, dir_keys, fill, photo_jpegs
+from _waiting import HANG, wait_until
 
 from edge.cli import main
 from edge.errors import ConfigError
 from edge.records import Stored
 from edge.upload import StoreError, UploadConfig, Uploader, open_target
 from edge.upload import cli as upload_cli
+from edge.upload import uploader as uploader_module
 from edge.upload.directory import DirectoryTarget
 from edge.upload.https import HttpTarget
 
@@ -37,10 +40,6 @@ from edge.upload.https import HttpTarget
 @pytest.fixture(scope="module")
 def jpegs() -> list[bytes]:
     return photo_jpegs(40)
-
-
-def by_sha(images: list[bytes]) -> dict[str, bytes]:
-    return {hashlib.sha256(i).hexdigest(): i for i in images}
 
 
 def check_dir(root: Path, expected: dict[str, Stored], images: list[bytes]) -> dict[str, Any]:
@@ -184,21 +183,16 @@ def test_offline_store_backs_off_quietly_and_resumes_by_itself(
     uploader = Uploader(outbox, target, config)
     uploader.start()
     try:
-        deadline = time.monotonic() + 10
-        while uploader.counters()["failures"] < 8 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: uploader.counters()["failures"] >= 8)
         c = uploader.counters()
         assert c["state"] == "offline"
         assert c["failures"] >= 8
         assert "connection refused" in c["last_error"]
         assert len(outbox.ids()) == 6
         target.down = False
-        while outbox.ids() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        while uploader.counters()["state"] != "idle" and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: not outbox.ids() and uploader.counters()["state"] == "idle")
     finally:
-        assert uploader.stop(timeout=5)
+        assert uploader.stop(timeout=HANG)
     check_dir(tmp_path / "store", expected, jpegs[:6])
     c = uploader.counters()
     assert c["state"] == "stopped"
@@ -229,11 +223,9 @@ def test_a_bug_in_the_outbox_does_not_kill_the_thread(
     uploader = Uploader(outbox, DirectoryTarget(tmp_path / "store"), config)
     uploader.start()
     try:
-        deadline = time.monotonic() + 10
-        while outbox.ids() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: not outbox.ids())
     finally:
-        assert uploader.stop()
+        assert uploader.stop(timeout=HANG)
     assert outbox.ids() == []
     assert uploader.counters()["failures"] == 3
     # The state change and one traceback when it started failing; nothing per retry.
@@ -275,20 +267,52 @@ def test_backoff_doubles_up_to_the_cap_with_jitter(tmp_path: Path) -> None:
     assert len({round(d / c, 6) for d, c in zip(delays, ceilings, strict=True)}) > 1  # jitter
 
 
-def test_bandwidth_cap_paces_the_bytes(tmp_path: Path, jpegs: list[bytes]) -> None:
+class ThrottleClock:
+    """The throttle's clock, in which time passes only while a PUT waits for its turn: what
+    the pacing adds up to is then exact, whatever else the machine is doing."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._lock = threading.Lock()
+        self._read = threading.local()  # what this thread last read, for its wait to add to
+
+    def monotonic(self) -> float:
+        with self._lock:
+            self._read.now = self.now
+            return self.now
+
+    def wait(self, delay: float) -> bool:
+        """The stop event's wait: never stopped, it sleeps until its turn has come."""
+        with self._lock:
+            self.now = max(self.now, self._read.now + delay)
+        return False
+
+
+def test_bandwidth_cap_paces_the_bytes(
+    tmp_path: Path, jpegs: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
     outbox = FileOutbox(tmp_path / "outbox")
     fill(outbox, jpegs[:8])
     rate = 200_000
-    uploader = Uploader(
-        outbox, DirectoryTarget(tmp_path / "store"), UploadConfig(bandwidth=rate, parallel=2)
-    )
-    t0 = time.monotonic()
+    clock = ThrottleClock()
+    started: list[tuple[float, int]] = []  # each PUT: when, in the throttle's time, and bytes
+
+    class Timed(DirectoryTarget):
+        def put(self, key: str, data: bytes, content_type: str) -> None:
+            started.append((clock.monotonic(), len(data)))
+            super().put(key, data, content_type)
+
+    fake_time = SimpleNamespace(monotonic=clock.monotonic, time=time.time)
+    monkeypatch.setattr(uploader_module, "time", fake_time)
+    uploader = Uploader(outbox, Timed(tmp_path / "store"), UploadConfig(bandwidth=rate, parallel=2))
+    uploader._throttle = uploader_module._Throttle(rate, clock)  # type: ignore[arg-type]
     report = uploader.upload_once()
-    elapsed = time.monotonic() - t0
     assert report.records == 8
-    # Every object waits for the bytes before it: all but the last object's share.
-    assert elapsed >= 0.9 * (report.bytes - 10_000) / rate
-    assert report.bytes / elapsed <= rate * 1.3
+    assert sum(n for _, n in started) == report.bytes
+    # Every object waits for the bytes before it, across both PUT threads: the last one (the
+    # manifest) starts when all the others have had their time at the rate, no sooner, no later.
+    *before, (last, _) = sorted(started)
+    assert last == pytest.approx(sum(n for _, n in before) / rate)
 
 
 def test_outside_the_window_it_waits_and_trigger_overrides(
@@ -303,21 +327,19 @@ def test_outside_the_window_it_waits_and_trigger_overrides(
     uploader = Uploader(outbox, DirectoryTarget(tmp_path / "store"), config, now=lambda: noon)
     uploader.start()
     try:
-        time.sleep(0.3)
+        assert wait_until(lambda: uploader.counters()["next_attempt"] is not None)
         c = uploader.counters()
         assert c["state"] == "waiting_window"
         # Ten hours to go; it looks at the clock again within the hour.
         assert c["next_attempt"] == pytest.approx(time.time() + 3600, abs=5)
         assert outbox.ids() == [0, 1, 2]
         uploader.trigger()  # on demand: now, window or not
-        deadline = time.monotonic() + 5
-        while outbox.ids() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert outbox.ids() == []
+        assert wait_until(lambda: not outbox.ids())
+        # Uploaded, then back to waiting for the window: an hour's wait from here.
+        assert wait_until(lambda: uploader.counters()["state"] == "waiting_window")
     finally:
-        t0 = time.monotonic()
-        assert uploader.stop(timeout=5)
-        assert time.monotonic() - t0 < 1  # a long wait for the window is no wait for stop()
+        # A long wait for the window is no wait for stop(): the thread ends, not after the hour.
+        assert uploader.stop(timeout=HANG)
 
 
 def test_start_twice_is_an_error_and_stop_is_idempotent(tmp_path: Path) -> None:
