@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -193,6 +194,20 @@ def test_impossible_label_guard_sends_to_review(tmp_path: Path) -> None:
     ]
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on: connecting to it is refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def truncated_video(path: Path) -> None:
+    """The sample video cut just after its first frame's data starts: the header is whole,
+    so FFmpeg opens it, but there is no frame to decode."""
+    data = BUNDLED_SOURCE.read_bytes()
+    path.write_bytes(data[: data.index(b"mdat") + 100])
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -200,9 +215,49 @@ def test_impossible_label_guard_sends_to_review(tmp_path: Path) -> None:
             ["--model", "no-such-model"],
             "edge run: error: model directory no-such-model does not exist",
         ),
-        (["--source", "no-such.mp4"], "edge run: error: source 'no-such.mp4' does not exist"),
-        (["--source", "empty-dir"], "edge run: error: no images in 'empty-dir'"),
-        (["--source", "not-a-video.mp4"], "edge run: error: cannot open source 'not-a-video.mp4'"),
+        (["--source", "no-such.mp4"], "edge run: error: source 'no-such.mp4': no such file"),
+        (
+            ["--source", "/dev/video9"],
+            "edge run: error: source '/dev/video9': no such device; ",
+        ),
+        (
+            ["--source", "9"],
+            "edge run: error: source '9': no camera at index 9 (no /dev/video9); ",
+        ),
+        (
+            ["--source", "rtsp://127.0.0.1:{port}/line"],
+            "edge run: error: source 'rtsp://127.0.0.1:{port}/line': connection refused by "
+            "127.0.0.1:{port}",
+        ),
+        (
+            ["--source", "http://user:secret@127.0.0.1:{port}/video.mjpg"],
+            "edge run: error: source 'http://127.0.0.1:{port}/video.mjpg': connection refused "
+            "by 127.0.0.1:{port}",
+        ),
+        (
+            ["--source", "notes.txt"],
+            "edge run: error: source 'notes.txt': not a video (FFmpeg cannot read the file)",
+        ),
+        (
+            ["--source", "not-a-video.mp4"],
+            "edge run: error: source 'not-a-video.mp4': not a video (FFmpeg cannot read the file)",
+        ),
+        (
+            ["--source", "truncated.mp4"],
+            "edge run: error: source 'truncated.mp4': not a video (no frame could be decoded",
+        ),
+        (
+            ["--source", "synthetic:640"],
+            "edge run: error: source 'synthetic:640': synthetic: needs WxH, e.g. synthetic:640x480",
+        ),
+        (
+            ["--source", "empty-dir"],
+            "edge run: error: source 'empty-dir': no images: the directory is empty",
+        ),
+        (
+            ["--source", "*.jpg"],
+            "edge run: error: source '*.jpg': no images: the pattern matches no file",
+        ),
         (
             ["--config", "bad.toml"],
             "edge run: error: bad.toml: source.queue: expected int, got str",
@@ -215,15 +270,24 @@ def test_impossible_label_guard_sends_to_review(tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
+    if any(a in ("/dev/video9", "9") for a in args) and Path("/dev/video9").exists():
+        pytest.skip("this machine has a /dev/video9")
     (tmp_path / "empty-dir").mkdir()
+    (tmp_path / "notes.txt").write_text("not a video, a note\n")
     (tmp_path / "not-a-video.mp4").write_bytes(b"this is not a video")
+    truncated_video(tmp_path / "truncated.mp4")
     (tmp_path / "bad.toml").write_text('[source]\nqueue = "two"\n')
     (tmp_path / "typo.toml").write_text("[gate]\ntreshold = 3.0\n")
     (tmp_path / "labels.toml").write_text('[policy]\nimpossible_labels = ["Hat"]\n')
+    port = str(closed_port())
+    args = [a.replace("{port}", port) for a in args]
     done = edge("run", "--no-metrics", *args, cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.startswith(message), done.stderr
-    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(message.replace("{port}", port)), done.stderr
+    assert "secret" not in done.stderr
+    assert not (tmp_path / "edge-data").exists()  # a run that cannot start writes nothing
 
 
 def test_sigterm_stops_within_five_seconds_with_the_summary(tmp_path: Path) -> None:
