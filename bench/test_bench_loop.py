@@ -60,7 +60,7 @@ def warm_runner(request: pytest.FixtureRequest) -> Runner:
 
 def first_frame() -> np.ndarray:
     from edge.runtime import open_reader
-    from edge.runtime.config import SourceConfig
+    from edge.runtime.capture import SourceConfig
 
     image = open_reader("synthetic:1920x1080", SourceConfig()).read()
     assert image is not None

@@ -322,7 +322,7 @@ def test_image_directory_source(tmp_path: Path) -> None:
         ),
         ([], "give --model DIR (or --compare A.json B.json)"),
         (["--model", "/nonexistent/model"], "model directory /nonexistent/model does not exist"),
-        (["--model", str(FASHION), "--source", "/nonexistent.mp4"], "does not exist"),
+        (["--model", str(FASHION), "--source", "/nonexistent.mp4"], "no such file or directory"),
         (["--compare", "/nonexistent/a.json", "/nonexistent/b.json"], "cannot read"),
         (["--compare", str(FASHION / "manifest.json")] * 1 + ["x"], "not an `edge bench"),
     ],

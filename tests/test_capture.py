@@ -22,8 +22,7 @@ from _waiting import wait_until
 
 from edge.defaults import BUNDLED_SOURCE
 from edge.errors import SourceError
-from edge.runtime.capture import Capture, open_reader
-from edge.runtime.config import SourceConfig
+from edge.runtime.capture import Capture, SourceConfig, open_reader, shown
 
 FRAMES = json.loads(BUNDLED_SOURCE.with_suffix(".json").read_text())["frames"]
 
@@ -76,14 +75,33 @@ def test_synthetic_source_is_endless_and_read_only() -> None:
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("missing.mp4", "source 'missing.mp4' does not exist"),
-        ("synthetic:4x4", "synthetic source size 4x4 is out of range"),
-        ("*.nothing", "no images in '*.nothing'"),
+        ("missing.mp4", "source 'missing.mp4': no such file or directory"),
+        ("synthetic:4x4", "source 'synthetic:4x4': the size is out of range"),
+        ("synthetic:640", "source 'synthetic:640': synthetic: needs WxH"),
+        ("*.nothing", "source '*.nothing': no images: the pattern matches no file"),
     ],
 )
 def test_a_source_that_cannot_be_opened_is_one_error(uri: str, message: str) -> None:
     with pytest.raises(SourceError, match="^" + re.escape(message)):
         open_reader(uri, SourceConfig())
+
+
+def test_a_video_file_is_read_from_its_first_frame() -> None:
+    # The first frame is decoded at open (to refuse a file with none); it is still frame 0.
+    reader = open_reader(str(BUNDLED_SOURCE), SourceConfig())
+    first = reader.read()
+    reader.close()
+    cap = cv2.VideoCapture(str(BUNDLED_SOURCE))
+    ok, expected = cap.read()
+    cap.release()
+    assert ok
+    assert first is not None
+    assert np.array_equal(first, expected)
+
+
+def test_a_source_with_credentials_is_shown_without_them() -> None:
+    assert shown("rtsp://admin:hunter22@10.0.0.7/stream") == "rtsp://10.0.0.7/stream"
+    assert shown("/data/line@3.mp4") == "/data/line@3.mp4"
 
 
 def free_port() -> int:

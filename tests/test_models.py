@@ -168,6 +168,37 @@ def test_tflite_input_is_quantized_as_the_file_says(name: str) -> None:
     assert loaded(name, "onnx").file.layout == "nchw"
 
 
+def models_readme_section(name: str) -> str:
+    text = (Path(__file__).resolve().parents[1] / "models" / "README.md").read_text()
+    return text.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.mark.parametrize("name", [FASHION, EFFNET])
+def test_models_readme_said_stretch_for_a_crop_model(name: str) -> None:
+    """The input spec models/README.md states for a model is its manifest's (the manifest is
+    the hashed artifact, the README follows it)."""
+    spec = json.loads((built_model_dir(name) / "manifest.json").read_text())["input"]
+    said = " ".join(models_readme_section(name).split("Input spec:", 1)[1].split("\n\n")[0].split())
+    for key in ("resize", "fit"):
+        assert f"`{key}: {spec[key]}`" in said, (key, said)
+    assert f"mean {spec['mean'][0]:g}," in said
+    assert f"std {spec['std'][0]:g}" in said
+    assert ("grey" in said) == (spec["color"] == "gray")
+
+
+def test_models_readme_output_quantization_is_the_files() -> None:
+    text = " ".join(models_readme_section("fashion-line").split())
+    for name in (FASHION, EFFNET):
+        interpreter = loaded(name, "tflite")._session.interpreter  # type: ignore[attr-defined]
+        by_name = {d["name"]: d["quantization"] for d in interpreter.get_output_details()}
+        outputs = loaded(name, "tflite").file.outputs
+        said = []
+        for output in ("logits", "embedding"):
+            scale, zero_point = by_name[outputs[output]]
+            said.append(f"{output} ({scale:.4g}, {zero_point})")
+        assert f"{name} {said[0]}, {said[1]}" in text
+
+
 # ──────────────────────────────────────────────────────────────────────────── fashion-line
 
 

@@ -56,7 +56,7 @@ def test_edge_run_with_no_arguments_works_from_any_directory(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--source", "no-such-video.mp4"], "does not exist"),
+        (["--source", "no-such-video.mp4"], "no such file or directory"),
         (["--model", "no-such-model"], "does not exist"),
     ],
 )

@@ -205,6 +205,9 @@ def test_target_uris(monkeypatch: pytest.MonkeyPatch) -> None:
         open_target("s3://bucket/prefix", UploadConfig())
     with pytest.raises(ConfigError, match="bucket name"):
         open_target("s3://user@Bucket_/x", UploadConfig(access_key="a", secret_key="b"))
+    with pytest.raises(ConfigError, match="bucket name") as refused:
+        open_target("s3://AKIA:s3cr3t@bucket/x", UploadConfig(access_key="a", secret_key="b"))
+    assert "s3cr3t" not in str(refused.value)  # keys in the URI are refused, never shown
     with pytest.raises(ConfigError, match="prefix segment"):
         open_target("s3://bucket/../x", UploadConfig(access_key="a", secret_key="b"))
     with pytest.raises(ConfigError, match="absolute"):

@@ -13,12 +13,15 @@ import os
 import queue
 import random
 import re
+import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import cv2
 import msgspec
@@ -28,10 +31,13 @@ import numpy.typing as npt
 from edge.config import Section, at_least, positive, require
 from edge.defaults import BUNDLED_SOURCE
 from edge.errors import SourceError
+from edge.upload.target import strip_userinfo
 
 Image = npt.NDArray[np.uint8]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 _SYNTHETIC = re.compile(r"synthetic:(\d+)x(\d+)")
+#: The port a stream URL without one connects to.
+_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 #: Cameras and network streams: live sources, read through OpenCV, never a path to check.
 LIVE_PREFIXES = ("/dev/", "rtsp://", "rtsps://", "http://", "https://")
 # OpenCV reads FFmpeg's options from the environment at open time: serialise the opens.
@@ -95,7 +101,7 @@ class Reader(Protocol):
 class VideoReader:
     """A camera, video file or network stream through OpenCV (FFmpeg or V4L2)."""
 
-    def __init__(self, uri: str, config: SourceConfig) -> None:
+    def __init__(self, uri: str, config: SourceConfig, *, diagnose: bool = True) -> None:
         target: str | int = int(uri) if uri.isdigit() else uri
         self.live = isinstance(target, int) or uri.startswith(LIVE_PREFIXES)
         timeout_ms = int(config.timeout * 1000)
@@ -118,13 +124,31 @@ class VideoReader:
                     os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = previous
         if not self._cap.isOpened():
             self._cap.release()
-            raise SourceError(f"cannot open source {uri!r}")
+            why = _why_not_opened(target, config) if diagnose else "cannot open it"
+            raise SourceError(f"source {shown(uri)!r}: {why}")
         fps = float(self._cap.get(cv2.CAP_PROP_FPS))
         self.fps = fps if 0 < fps < 1000 else None
+        # FFmpeg opens a truncated or mislabelled file and fails only at the first frame:
+        # read it now, so that a file with nothing to show fails at start, in one line.
+        self._first: Image | None = None
+        if not self.live:
+            self._first = self._read()
+            if self._first is None:
+                self._cap.release()
+                raise SourceError(
+                    f"source {shown(uri)!r}: not a video (no frame could be decoded; "
+                    "is the file truncated?)"
+                )
 
-    def read(self) -> Image | None:
+    def _read(self) -> Image | None:
         ok, image = self._cap.read()
         return image if ok else None  # type: ignore[return-value] # 8-bit capture
+
+    def read(self) -> Image | None:
+        if self._first is not None:
+            image, self._first = self._first, None
+            return image
+        return self._read()
 
     def close(self) -> None:
         self._cap.release()
@@ -136,14 +160,17 @@ class ImageDirReader:
     live = False
 
     def __init__(self, uri: str, config: SourceConfig) -> None:
-        pattern = str(Path(uri) / "*") if Path(uri).is_dir() else uri
-        self.paths = [
-            p for p in sorted(glob.glob(pattern)) if Path(p).suffix.lower() in IMAGE_SUFFIXES
-        ]
+        directory = Path(uri).is_dir()
+        pattern = str(Path(uri) / "*") if directory else uri
+        found = sorted(p for p in glob.glob(pattern) if Path(p).is_file())
+        self.paths = [p for p in found if Path(p).suffix.lower() in IMAGE_SUFFIXES]
         if not self.paths:
-            raise SourceError(
-                f"no images in {uri!r} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
-            )
+            kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+            if not found:
+                what = "the directory is empty" if directory else "the pattern matches no file"
+            else:
+                what = f"{len(found)} file{'s' * (len(found) > 1)}, no image ({kinds})"
+            raise SourceError(f"source {uri!r}: no images: {what}")
         self.fps: float | None = config.fps
         self.skipped: list[str] = []
         self._next = iter(self.paths)
@@ -168,7 +195,10 @@ class SyntheticReader:
 
     def __init__(self, width: int, height: int, config: SourceConfig) -> None:
         if not (16 <= width <= 16384 and 16 <= height <= 16384):
-            raise SourceError(f"synthetic source size {width}x{height} is out of range")
+            raise SourceError(
+                f"source 'synthetic:{width}x{height}': the size is out of range "
+                "(16 to 16384 pixels a side)"
+            )
         self.fps: float | None = config.fps
         y, x = np.mgrid[0:height, 0:width].astype(np.float32)
         frames = []
@@ -192,19 +222,76 @@ class SyntheticReader:
         pass
 
 
-def open_reader(uri: str, config: SourceConfig) -> Reader:
-    """The reader for a source URI; :class:`SourceError` when it cannot be opened."""
-    synthetic = _SYNTHETIC.fullmatch(uri)
-    if synthetic:
+def open_reader(uri: str, config: SourceConfig, *, diagnose: bool = True) -> Reader:
+    """The reader for a source URI; :class:`SourceError` saying why when it cannot be opened
+    (``diagnose=False``: without probing a stream's address for the reason)."""
+    if uri.startswith("synthetic:"):
+        synthetic = _SYNTHETIC.fullmatch(uri)
+        if not synthetic:
+            raise SourceError(f"source {uri!r}: synthetic: needs WxH, e.g. synthetic:640x480")
         return SyntheticReader(int(synthetic[1]), int(synthetic[2]), config)
     if uri.startswith("file://"):
         uri = uri.removeprefix("file://")
-    if not (uri.isdigit() or uri.startswith(LIVE_PREFIXES)):
+    if uri.isdigit() or uri.startswith("/dev/"):
+        _check_camera(uri)
+    elif not uri.startswith(LIVE_PREFIXES):
         if Path(uri).is_dir() or glob.has_magic(uri):
             return ImageDirReader(uri, config)
+        if not Path(uri).exists():
+            raise SourceError(f"source {uri!r}: no such file or directory")
         if not Path(uri).is_file():
-            raise SourceError(f"source {uri!r} does not exist")
-    return VideoReader(uri, config)
+            raise SourceError(f"source {uri!r}: not a video file, an image directory or a camera")
+        if Path(uri).stat().st_size == 0:
+            raise SourceError(f"source {uri!r}: not a video (the file is empty)")
+    return VideoReader(uri, config, diagnose=diagnose)
+
+
+def shown(uri: str) -> str:
+    """A source URI as messages and summaries show it: without ``user:password@``."""
+    return strip_userinfo(uri) if "://" in uri else uri
+
+
+def _cameras() -> str:
+    found = sorted(glob.glob("/dev/video*"))
+    return f"cameras here: {', '.join(found)}" if found else "this machine has no /dev/video*"
+
+
+def _check_camera(uri: str) -> None:
+    """A camera that is not there, said before OpenCV probes its backends for it."""
+    if not sys.platform.startswith("linux"):
+        return  # camera indices map to devices only on Linux (V4L2)
+    device = f"/dev/video{uri}" if uri.isdigit() else uri
+    if not os.path.exists(device):
+        what = f"no camera at index {uri} (no {device})" if uri.isdigit() else "no such device"
+        raise SourceError(f"source {uri!r}: {what}; {_cameras()}")
+
+
+def _why_not_opened(target: str | int, config: SourceConfig) -> str:
+    """Why OpenCV could not open a source, as far as can be told from here."""
+    if isinstance(target, int) or target.startswith("/dev/"):
+        return "cannot open the camera (in use by another program, or no permission?)"
+    if not target.startswith(LIVE_PREFIXES):
+        return "not a video (FFmpeg cannot read the file)"
+    parts = urlsplit(target)
+    listening = any("listen" in f"{k}={v}" for k, v in config.options.items())
+    if listening or not parts.hostname:
+        return "cannot open the stream"
+    # OpenCV says nothing of why; one TCP connection to the same address tells the cases a
+    # person can act on apart.
+    port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
+    where = f"{parts.hostname}:{port}"
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=min(config.timeout, 5.0)):
+            pass
+    except ConnectionRefusedError:
+        return f"connection refused by {where} (is the camera or server running?)"
+    except socket.gaierror:
+        return f"unknown host {parts.hostname!r}"
+    except TimeoutError:
+        return f"no answer from {where} within {min(config.timeout, 5.0):g} s"
+    except OSError as exc:
+        return f"cannot connect to {where}: {exc.strerror or exc}"
+    return f"{where} answered but sent no video (wrong path or credentials?)"
 
 
 class Capture:
@@ -292,7 +379,9 @@ class Capture:
             return None
         self.reconnects += 1
         try:
-            reader = open_reader(self.config.uri, self.config)
+            # No probe for the reason: nobody reads it, and a host that is down would make
+            # each attempt wait out a second timeout.
+            reader = open_reader(self.config.uri, self.config, diagnose=False)
         except SourceError:
             return None
         self.connected = True

@@ -46,7 +46,7 @@ class StatusLine:
             f"{frames} frames  {fps:5.1f} fps  latency p50 {p50:6.1f} ms  "
             + "  ".join(f"{k} {v}" for k, v in decisions.items())
             + f"  dropped {runner.capture.dropped}  reconnects {runner.capture.reconnects}"
-            + (f"  drift {runner.monitor.state}" if runner.monitor is not None else "")
+            + (f"  drift {runner.drift_status()}" if runner.monitor is not None else "")
         )
         self.stream.write("\r" + line[:200] + "\x1b[K")
         self.stream.flush()
@@ -79,29 +79,48 @@ def summary_table(s: Mapping[str, Any]) -> str:
     f = s["flagged"]
     lines += [
         "",
-        f"dropped {s['dropped']}  reconnects {s['reconnects']}  errors {sum(s['errors'].values())}"
-        f"  flagged {f['offered']} (refused {f['refused']}, REJECTs sampled out {f['skipped']})",
+        f"dropped {s['dropped']}  reconnects {s['reconnects']}  errors {sum(s['errors'].values())}",
+        _flagged_line(f),
     ]
     drift = s.get("drift", {})
     if drift.get("enabled"):
-        moved = ", ".join(drift.get("moved", [])[:4])
-        reference = drift.get("reference", {})
-        warming = (
-            f" (warming up: {reference.get('frames')} of {reference.get('of')} frames)"
-            if reference.get("status") == "warming up"
-            else ""
-        )
-        events = len(drift.get("events", []))
-        lines.append(
-            f"drift {drift['state']}{warming}"
-            + (f", moved: {moved}" if moved else "")
-            + (f", {events} state changes" if events else "")
-        )
+        lines.append(_drift_line(drift))
     buffer, upload = s.get("buffer", {}), s.get("upload", {})
     if buffer:
         lines.append(
-            f"buffer: {buffer.get('stored', 0)} stored, {buffer.get('records', 0)} waiting; "
+            f"buffer: {buffer.get('records', 0)} records waiting to upload; "
             f"uploaded {upload.get('uploaded_records', 0)} records"
-            + (f", last error: {upload['last_error']}" if upload.get("last_error") else "")
+            + (f" to {upload['target']}" if upload.get("target") else "")
+            + (f"; last error: {upload['last_error']}" if upload.get("last_error") else "")
         )
     return "\n".join(lines)
+
+
+def _flagged_line(f: Mapping[str, Any]) -> str:
+    """What became of the REVIEW and REJECT frames, in the words of the README."""
+    sampled = f["sampled_out"]
+    line = (
+        f"flagged {f['frames']} (REVIEW or REJECT): {f['stored']} stored, "
+        f"{f['near_duplicates']} near-duplicates, "
+        f"{sampled['rate_limits'] + sampled['reject_sampling']} sampled out "
+        f"({sampled['rate_limits']} by rate limits, {sampled['reject_sampling']} by "
+        "reject sampling)"
+    )
+    if f["not_stored"]:
+        line += f", {f['not_stored']} not stored (buffer full, disk errors or no buffer)"
+    return line
+
+
+def _drift_line(drift: Mapping[str, Any]) -> str:
+    status = drift.get("status", drift["state"])
+    warming = drift.get("warming_up")
+    if status == "warming up" and warming:
+        what = "learning the reference" if warming["what"] == "reference" else "filling the window"
+        status += f" ({what}: {warming['frames']} of {warming['of']} frames)"
+    moved = ", ".join(drift.get("moved", [])[:4])
+    events = len(drift.get("events", []))
+    return (
+        f"drift {status}"
+        + (f", moved: {moved}" if moved else "")
+        + (f", {events} state changes" if events else "")
+    )

@@ -26,11 +26,12 @@ from edge.model import Model, load_model
 from edge.monitor import STATE_LEVEL, DriftEvent, Monitor
 from edge.records import DriftState, Flagged, FlaggedSink, NullSink
 from edge.runtime.analyze import Analyzer, Result, Work
-from edge.runtime.capture import Capture, Frame
+from edge.runtime.capture import Capture, Frame, shown
 from edge.runtime.config import Config
 from edge.runtime.decision import Policy
 from edge.runtime.telemetry import Telemetry
 from edge.upload import StoreError, Uploader
+from edge.upload.target import redact
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -382,13 +383,63 @@ class Runner:
         return dict(counters()) if counters is not None else {}
 
     def _drift_summary(self) -> dict[str, Any]:
+        """The monitor's snapshot, its events, and ``status``: what to tell a person. The
+        monitor's ``state`` stays "ok" while it has too few frames to judge; ``status`` says
+        "warming up" then (with ``warming_up``: which frames, how many of how many)."""
         if self.monitor is None:
-            return {"state": "ok", "enabled": False}
-        return {
+            return {"state": "ok", "enabled": False, "status": "off"}
+        snapshot = self.monitor.snapshot()
+        warming_up = _warming_up(snapshot, self.monitor.config.min_frames)
+        drift = {
             "enabled": True,
-            **self.monitor.snapshot(),
+            **snapshot,
+            "status": "warming up" if warming_up else snapshot["state"],
             "events": [e.to_json() for e in self.monitor.events],
         }
+        if warming_up:
+            drift["warming_up"] = warming_up
+        return drift
+
+    def drift_status(self) -> str:
+        """The drift as a person reads it: off, warming up (too few frames to judge yet), ok,
+        warn or alert."""
+        if self.monitor is None:
+            return "off"
+        snapshot = self.monitor.snapshot()
+        warming = _warming_up(snapshot, self.monitor.config.min_frames)
+        return "warming up" if warming else str(snapshot["state"])
+
+    def _flagged_summary(self, buffer: dict[str, Any]) -> dict[str, Any]:
+        """What became of the flagged (REVIEW or REJECT) frames, in the README's words:
+        stored + near_duplicates + sampled_out + not_stored = frames, once the buffer has
+        written what it took. ``offered``/``refused``/``skipped`` are the loop's own counts
+        (skipped: the REJECTs sampled out before the buffer)."""
+        c = self.counts
+        flagged = c.flagged + c.flagged_skipped
+        stored = buffer.get("stored", 0)
+        duplicates = buffer.get("duplicates", 0) + buffer.get("duplicates_stored", 0)
+        rate_limited = buffer.get("rate_limited", 0)
+        queued = buffer.get("queued", 0)
+        return {
+            "frames": flagged,
+            "offered": c.flagged,
+            "refused": c.flagged_refused,
+            "skipped": c.flagged_skipped,
+            "stored": stored,
+            "near_duplicates": duplicates,
+            "sampled_out": {"rate_limits": rate_limited, "reject_sampling": c.flagged_skipped},
+            # Buffer full, disk errors, the writer's queue full, or no buffer at all.
+            "not_stored": max(
+                0, flagged - stored - duplicates - rate_limited - c.flagged_skipped - queued
+            ),
+        }
+
+    def _upload_summary(self) -> dict[str, Any]:
+        upload: dict[str, Any] = {**self._counters_of(self.uploader), "last_run": self.final_upload}
+        if self.uploader is not None:
+            target = self.uploader.target
+            upload["target"] = redact(target.uri, target.secrets)
+        return upload
 
     def summary(self) -> dict[str, Any]:
         """The figures of the run so far (``--json``)."""
@@ -403,6 +454,7 @@ class Runner:
             reasons.setdefault(decision, Counter())[reason] += n
             labels.setdefault(decision, Counter())[label] += n
         model = self.model
+        buffer = self._counters_of(self.flagged)
         return {
             "frames": self.counts.frames,
             "seconds": seconds,
@@ -414,18 +466,11 @@ class Runner:
             "dropped": self.capture.dropped,
             "reconnects": self.capture.reconnects,
             "errors": dict(self.counts.errors),
-            "flagged": {
-                "offered": self.counts.flagged,
-                "refused": self.counts.flagged_refused,
-                "skipped": self.counts.flagged_skipped,
-            },
+            "flagged": self._flagged_summary(buffer),
             "drift": self._drift_summary(),
-            "buffer": self._counters_of(self.flagged),
-            "upload": {
-                **self._counters_of(self.uploader),
-                "last_run": self.final_upload,
-            },
-            "source": self.config.source.uri,
+            "buffer": buffer,
+            "upload": self._upload_summary(),
+            "source": shown(self.config.source.uri),
             "model": {
                 "name": model.name,
                 "version": model.manifest.version,
@@ -435,6 +480,17 @@ class Runner:
                 "calibrated": self.calibrated,
             },
         }
+
+
+def _warming_up(snapshot: dict[str, Any], min_frames: int) -> dict[str, Any] | None:
+    """Which frames a drift monitor is still gathering before it can judge, or None: the
+    warm-up reference it learns, then a window of ``min_frames`` frames to compare with it."""
+    reference, window = snapshot["reference"], snapshot["window"]
+    if reference.get("status") == "warming up":
+        return {"what": "reference", "frames": reference["frames"], "of": reference["of"]}
+    if snapshot["state"] == "ok" and not snapshot["evaluated"]:
+        return {"what": "window", "frames": window["frames"], "of": min_frames}
+    return None
 
 
 def _drain(q: queue.Queue[Any], on_idle: Callable[[], None] | None = None) -> Any:

@@ -21,7 +21,7 @@ from edge.errors import ConfigError
 from edge.upload.config import UploadConfig
 from edge.upload.http import connection_pool, describe, env
 from edge.upload.layout import split_prefix
-from edge.upload.target import StoreError, redact
+from edge.upload.target import StoreError, redact, strip_userinfo
 
 # Codes S3 answers when it is busy or briefly broken: retry later, quietly.
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
@@ -72,7 +72,7 @@ class S3Target:
         except ValueError:
             raise ConfigError(
                 f"upload.target: expected s3://bucket/prefix with a valid bucket name "
-                f"(3-63 lowercase letters, digits, '.', '-'); got {uri!r}"
+                f"(3-63 lowercase letters, digits, '.', '-'); got {strip_userinfo(uri)!r}"
             ) from None
         access_key = config.access_key or env("AWS_ACCESS_KEY_ID")
         secret_key = config.secret_key or env("AWS_SECRET_ACCESS_KEY")
