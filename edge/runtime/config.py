@@ -15,8 +15,8 @@ import msgspec
 
 from edge.buffer.config import BufferConfig
 from edge.defaults import BUNDLED_MODEL, BUNDLED_SOURCE
+from edge.drift import MonitorConfig
 from edge.errors import ConfigError
-from edge.monitor import MonitorConfig
 from edge.upload.config import UploadConfig
 
 
