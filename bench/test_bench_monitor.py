@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from edge.drift import Monitor
 from edge.judge.calibration import Calibration, load_calibration
 from edge.model import Model, load_model
-from edge.monitor import Monitor
 from edge.offline.calibrate import run_model, signals
 from edge.offline.data import Dataset
 from edge.offline.evaluate import decide

@@ -25,9 +25,9 @@ import pytest
 from _scripts import load_script
 
 from edge.defaults import BUNDLED_MODEL
+from edge.drift import Monitor, MonitorConfig
 from edge.judge.calibration import load_calibration
 from edge.model import load_model
-from edge.monitor import Monitor, MonitorConfig
 from edge.runtime import open_runner
 from edge.runtime.config import load_config
 

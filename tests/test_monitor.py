@@ -23,17 +23,11 @@ import pytest
 from _scripts import load_script
 
 from edge import load_model
+from edge.drift import STATE_LEVEL, DriftEvent, Monitor, MonitorConfig
+from edge.drift.compare import class_mix
+from edge.drift.reference import ClassReference
+from edge.drift.stats import chi2_log10_sf, frames_per_sample, ks_log10_sf, norm_log10_sf
 from edge.judge.calibration import CALIBRATION_FILE, OOD_FILE, Calibration, load_calibration
-from edge.monitor import (
-    STATE_LEVEL,
-    DriftEvent,
-    Monitor,
-    MonitorConfig,
-    _chi2_log10_sf,
-    _frames_per_sample,
-    _ks_log10_sf,
-    _norm_log10_sf,
-)
 from edge.offline.calibrate import run_model, signals
 from edge.offline.data import Dataset
 from edge.offline.evaluate import decide
@@ -436,18 +430,18 @@ def test_p_values_agree_with_scipy() -> None:
     for df in (1, 2, 9, 99):
         for x in (0.5, 3.0, 9.0, 30.0, 150.0, 900.0):
             want = -stats.chi2.logsf(x, df) / math.log(10)
-            assert _chi2_log10_sf(x, df) == pytest.approx(want, rel=1e-9, abs=1e-12), (x, df)
+            assert chi2_log10_sf(x, df) == pytest.approx(want, rel=1e-9, abs=1e-12), (x, df)
     # Where SciPy's logsf underflows to -inf, ours still orders the evidence: χ²₁ is Z².
-    far = _chi2_log10_sf(2000.0, 1)
-    assert far == pytest.approx(_norm_log10_sf(math.sqrt(2000.0)) - math.log10(2), rel=1e-6)
+    far = chi2_log10_sf(2000.0, 1)
+    assert far == pytest.approx(norm_log10_sf(math.sqrt(2000.0)) - math.log10(2), rel=1e-6)
     for z in (0.0, 1.0, 4.0, 20.0, 35.0, 100.0):
         want = -stats.norm.logsf(z) / math.log(10)
-        assert _norm_log10_sf(z) == pytest.approx(want, rel=1e-3), z
+        assert norm_log10_sf(z) == pytest.approx(want, rel=1e-3), z
     n = 400.0
     lam = np.array([0.3, 0.5, 1.0, 2.0, 2.9, 3.1, 5.0, 15.0])
     d = lam / (math.sqrt(n) + 0.12 + 0.11 / math.sqrt(n))
     want = -np.log10(special.kolmogorov(lam[:-1]))
-    got = _ks_log10_sf(d, n)
+    got = ks_log10_sf(d, n)
     np.testing.assert_allclose(got[:-1], want, rtol=1e-6, atol=1e-9)
     assert got[-1] == pytest.approx((2 * 15.0**2 - math.log(2)) / math.log(10))
 
@@ -456,10 +450,10 @@ def test_class_mix_is_pearsons_chi_square_of_window_against_calibration(world: W
     stats = pytest.importorskip("scipy.stats")
     drift = world.calibration.drift
     assert drift is not None
-    monitor = Monitor.from_calibration(world.calibration, CALIBRATION)
     live = np.array([90, 40, 55, 50, 45, 52, 48, 50, 20, 50])
-    monitor._class_counts = live
-    _, log10p, detail = monitor._class_mix(int(live.sum()))
+    reference = ClassReference.of(np.asarray(drift.class_counts, np.int64))
+    # Calibration frames are independent images: one frame per observation.
+    _, log10p, detail = class_mix(live, int(live.sum()), reference, 1.0, None)
     want = stats.chi2_contingency(np.stack([live, drift.class_counts]), correction=False)
     assert detail["chi2"] == pytest.approx(want.statistic, rel=1e-12)
     assert log10p == pytest.approx(-math.log10(want.pvalue), rel=1e-9)
@@ -571,12 +565,12 @@ def test_after_the_warmup_a_change_alerts_within_a_bounded_number_of_frames(
 def test_frames_per_sample_is_the_integrated_autocorrelation_time() -> None:
     rng = np.random.default_rng(0)
     # Independent frames: 1. Each value held for 20 frames: 20. AR(1): (1 + phi) / (1 - phi).
-    assert _frames_per_sample(rng.normal(size=(5000, 1))) == pytest.approx(1.0, abs=0.15)
+    assert frames_per_sample(rng.normal(size=(5000, 1))) == pytest.approx(1.0, abs=0.15)
     held = np.repeat(rng.normal(size=500), 20)[:, None]
-    assert _frames_per_sample(held) == pytest.approx(20, rel=0.2)
+    assert frames_per_sample(held) == pytest.approx(20, rel=0.2)
     phi, x = 0.8, np.zeros(20_000)
     noise = rng.normal(size=len(x))
     for i in range(1, len(x)):
         x[i] = phi * x[i - 1] + noise[i]
-    assert _frames_per_sample(x[:, None]) == pytest.approx((1 + phi) / (1 - phi), rel=0.15)
-    assert _frames_per_sample(np.ones((100, 1))) == 1.0
+    assert frames_per_sample(x[:, None]) == pytest.approx((1 + phi) / (1 - phi), rel=0.15)
+    assert frames_per_sample(np.ones((100, 1))) == 1.0

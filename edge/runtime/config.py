@@ -16,9 +16,9 @@ import msgspec
 
 from edge.buffer.config import BufferConfig
 from edge.config import Section, at_least
+from edge.drift import MonitorConfig
 from edge.errors import ConfigError
 from edge.model.model import ModelConfig
-from edge.monitor import MonitorConfig
 from edge.runtime.capture import SourceConfig
 from edge.runtime.decision import GateConfig, PolicyConfig
 from edge.runtime.telemetry import MetricsConfig

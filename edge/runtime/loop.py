@@ -20,10 +20,10 @@ from typing import IO, Any, TypeVar
 
 import msgspec
 
+from edge.drift import STATE_LEVEL, DriftEvent, Monitor
 from edge.errors import ModelError
 from edge.judge.calibration import Calibration, load_calibration
 from edge.model import Model, load_model
-from edge.monitor import STATE_LEVEL, DriftEvent, Monitor
 from edge.records import DriftState, Flagged, FlaggedSink, NullSink
 from edge.runtime.analyze import Analyzer, Result, Work
 from edge.runtime.capture import Capture, Frame, shown
