@@ -395,15 +395,23 @@ warmup_frames = 2000
     }
     with pytest.raises(msgspec.ValidationError, match="unknown field `windows`"):
         msgspec.toml.decode(b"[monitor]\nwindows = 3\n", type=Config)
-    with pytest.raises(msgspec.ValidationError, match=r"min_frames <= window_frames.*\$\.monitor"):
+    with pytest.raises(
+        msgspec.ValidationError, match=r"monitor\.min_frames: must be in \[1, 100\]; got 300"
+    ):
         msgspec.toml.decode(b"[monitor]\nwindow_frames = 100\n", type=Config)
     with pytest.raises(msgspec.ValidationError, match=r"Invalid enum value 'lab'.*reference"):
         msgspec.toml.decode(b'[monitor]\nreference = "lab"\n', type=Config)
-    with pytest.raises(ValueError, match="warmup_frames >= min_frames"):
+    with pytest.raises(
+        ValueError, match=r"monitor\.warmup_frames: must be ≥ min_frames \(300\); got 100"
+    ):
         MonitorConfig(warmup_frames=100)
-    with pytest.raises(ValueError, match="0 < p_alert <= p_warn < 1"):
+    with pytest.raises(
+        ValueError, match=r"monitor\.p_alert: must be in \(0, p_warn \(1e-06\)\]; got 0\.001"
+    ):
         MonitorConfig(p_warn=1e-6, p_alert=1e-3)
-    with pytest.raises(ValueError, match=r"0\.333 is not a calibration quantile level"):
+    with pytest.raises(
+        ValueError, match=r"monitor\.psi_levels: must be calibration quantile levels .*; got 0\.333"
+    ):
         MonitorConfig(psi_levels=(0.333, 0.5))
     with pytest.raises(ValueError, match=r"\['lux'\] are not in the calibration"):
         Monitor.from_calibration(world.calibration, MonitorConfig(features=("lux",)))

@@ -8,11 +8,14 @@ from typing import Literal
 import msgspec
 import numpy as np
 
+from edge.config import at_least, positive, require, within
 from edge.judge.gate import LEVELS
 
 __all__ = ["MonitorConfig"]
 
 
+# Frozen, unlike a Section (type checkers refuse a frozen subclass of a mutable struct):
+# the same options, spelt out.
 class MonitorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """The ``[monitor]`` section of the config. Windows, thresholds and hysteresis."""
 
@@ -72,28 +75,53 @@ class MonitorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     max_events: int = 1000
 
     def __post_init__(self) -> None:
-        checks = {
-            "window_frames >= 1": self.window_frames >= 1,
-            "window_seconds > 0": self.window_seconds > 0,
-            "1 <= min_frames <= window_frames": 1 <= self.min_frames <= self.window_frames,
-            "1 <= check_every <= window_frames": 1 <= self.check_every <= self.window_frames,
-            "warmup_frames >= min_frames": self.warmup_frames >= self.min_frames,
-            "0 < psi_warn <= psi_alert": 0 < self.psi_warn <= self.psi_alert,
-            "0 < rate_warn <= rate_alert < 1": 0 < self.rate_warn <= self.rate_alert < 1,
-            "0 < p_alert <= p_warn < 1": 0 < self.p_alert <= self.p_warn < 1,
-            "0 < release <= 1": 0 < self.release <= 1,
-            "enter_checks >= 1": self.enter_checks >= 1,
-            "min_dwell >= 1": self.min_dwell >= 1,
-            "max_events >= 1": self.max_events >= 1,
-            "psi_levels increasing, not empty": len(self.psi_levels) > 0
-            and bool(np.all(np.diff(self.psi_levels) > 0)),
-        }
-        for rule, ok in checks.items():
-            if not ok:
-                raise ValueError(f"must be {rule}")
-        for level in self.psi_levels:
-            if not np.isclose(LEVELS, level, rtol=0, atol=1e-9).any():
-                raise ValueError(
-                    f"psi_levels: {level} is not a calibration quantile level "
-                    f"(0.0005, 0.001, 0.002, 0.005, 0.01 … 0.99, 0.995 … 0.9995)"
-                )
+        at_least("monitor.window_frames", self.window_frames, 1)
+        positive("monitor.window_seconds", self.window_seconds)
+        for key in ("min_frames", "check_every"):
+            value = getattr(self, key)
+            within(f"monitor.{key}", value, 1, self.window_frames)  # at most window_frames
+        require(
+            self.warmup_frames >= self.min_frames,
+            "monitor.warmup_frames",
+            f"must be ≥ min_frames ({self.min_frames})",
+            self.warmup_frames,
+        )
+        positive("monitor.psi_warn", self.psi_warn)
+        require(
+            self.psi_alert >= self.psi_warn,
+            "monitor.psi_alert",
+            f"must be ≥ psi_warn ({self.psi_warn:g})",
+            self.psi_alert,
+        )
+        require(0 < self.rate_warn < 1, "monitor.rate_warn", "must be in (0, 1)", self.rate_warn)
+        require(
+            self.rate_warn <= self.rate_alert < 1,
+            "monitor.rate_alert",
+            f"must be in [rate_warn ({self.rate_warn:g}), 1)",
+            self.rate_alert,
+        )
+        require(0 < self.p_warn < 1, "monitor.p_warn", "must be in (0, 1)", self.p_warn)
+        require(
+            0 < self.p_alert <= self.p_warn,
+            "monitor.p_alert",
+            f"must be in (0, p_warn ({self.p_warn:g})]",
+            self.p_alert,
+        )
+        require(0 < self.release <= 1, "monitor.release", "must be in (0, 1]", self.release)
+        for key in ("enter_checks", "min_dwell", "max_events"):
+            at_least(f"monitor.{key}", getattr(self, key), 1)
+        levels = list(self.psi_levels)
+        require(
+            len(levels) > 0 and bool(np.all(np.diff(levels) > 0)),
+            "monitor.psi_levels",
+            "must be increasing, not empty",
+            levels,
+        )
+        for level in levels:
+            require(
+                bool(np.isclose(LEVELS, level, rtol=0, atol=1e-9).any()),
+                "monitor.psi_levels",
+                "must be calibration quantile levels (0.0005, 0.001, 0.002, 0.005, 0.01 … "
+                "0.99, 0.995 … 0.9995)",
+                level,
+            )
