@@ -3,6 +3,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+MAX_SIDE: int
+
 def active_isa() -> str: ...
 
 class Preprocessor:

@@ -20,6 +20,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
+from _models import rehash
 from _scripts import load_script
 
 from edge import load_model
@@ -27,7 +28,7 @@ from edge.drift import STATE_LEVEL, DriftEvent, Monitor, MonitorConfig
 from edge.drift.compare import class_mix
 from edge.drift.reference import ClassReference
 from edge.drift.stats import chi2_log10_sf, frames_per_sample, ks_log10_sf, norm_log10_sf
-from edge.judge.calibration import CALIBRATION_FILE, OOD_FILE, Calibration, load_calibration
+from edge.judge.calibration import CALIBRATION_FILE, Calibration, load_calibration
 from edge.offline.calibrate import run_model, signals
 from edge.offline.data import Dataset
 from edge.offline.evaluate import decide
@@ -315,12 +316,11 @@ def test_the_window_is_bounded_by_time_as_well_as_frames(world: World) -> None:
 def test_a_calibration_without_the_drift_reference_still_loads_and_says_what_is_off(
     world: World, tmp_path: Path
 ) -> None:
-    model = tmp_path / "old"
-    model.mkdir()
+    model = Path(shutil.copytree(MODEL, tmp_path / "old"))
     doc = json.loads((MODEL / CALIBRATION_FILE).read_text())
     del doc["drift"]
     (model / CALIBRATION_FILE).write_text(json.dumps(doc))
-    shutil.copy(MODEL / OOD_FILE, model / OOD_FILE)
+    rehash(model, CALIBRATION_FILE)  # released like that, by an edge before the monitor
     loaded = load_calibration(model)
     assert loaded is not None
     old = loaded[0]

@@ -224,7 +224,6 @@ void grow(std::vector<T>& v, std::size_t n) {
 constexpr std::size_t kPlansKept = 4;
 // Longest vertical filter run in 16-bit fixed point; each tap may lose 1/256 of a level.
 constexpr int kMaxFixedPointTaps = 16;
-constexpr int kMaxSide = 1 << 15;
 
 }  // namespace
 

@@ -302,7 +302,7 @@ def kernel_baselines(
             ),
         )
 
-        loaded = load_calibration(model.manifest.directory) if runner.calibration else None
+        loaded = load_calibration(model.manifest) if runner.calibration else None
         if loaded is None:
             doc["ood_scores"] = Kernel(skipped="the model is not calibrated (run `edge calibrate`)")
         else:

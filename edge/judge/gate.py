@@ -224,16 +224,35 @@ class Gate:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Gate:
+        """The gate ``to_json`` wrote; ValueError for one that could not decide a frame."""
         try:
             if not np.allclose(doc["levels"], LEVELS):
                 raise ValueError("its quantile levels differ from this version's")
-            return cls(
-                {
-                    n: Distribution(tuple(map(float, d["quantiles"])), float(d["floor"]))
-                    for n, d in doc["distributions"].items()
-                },
-                tuple(doc["signals"]),
-                float(doc["threshold"]),
-            )
+            distributions = {n: _distribution(n, d) for n, d in doc["distributions"].items()}
+            signals = tuple(doc["signals"])
+            threshold = float(doc["threshold"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"gate calibration is malformed: {exc}") from exc
+        unknown = sorted(set(map(str, signals)) - set(SIGNALS))
+        if unknown or not signals:
+            raise ValueError(f"gate.signals must name some of {sorted(SIGNALS)}; got {signals}")
+        missing = sorted(set(signals) - set(distributions))
+        if missing:
+            raise ValueError(f"gate.distributions lacks the deciding signals {missing}")
+        if math.isnan(threshold):
+            raise ValueError("gate.threshold is NaN: no frame could be compared with it")
+        return cls(distributions, signals, threshold)
+
+
+def _distribution(name: str, doc: Mapping[str, Any]) -> Distribution:
+    quantiles = tuple(map(float, doc["quantiles"]))
+    floor = float(doc["floor"])
+    q = np.asarray(quantiles)
+    if len(q) != len(LEVELS) or not np.isfinite(q).all() or (np.diff(q) < 0).any():
+        raise ValueError(
+            f"gate.distributions.{name}.quantiles must be {len(LEVELS)} finite, "
+            "non-decreasing numbers"
+        )
+    if not (math.isfinite(floor) and floor > 0):
+        raise ValueError(f"gate.distributions.{name}.floor must be a positive number; got {floor}")
+    return Distribution(quantiles, floor)

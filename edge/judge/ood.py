@@ -20,6 +20,7 @@ Without labels there is one class-agnostic mean (see :meth:`OodReference.fit`).
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -35,6 +36,9 @@ Floats = npt.NDArray[np.float32]
 DEFAULT_DIM = 256
 DEFAULT_BANK_SIZE = 2048
 DEFAULT_K = 1  # best on Fashion-MNIST vs MNIST with a bank of 2048 (k=1..50 tried)
+#: The arrays of an ``.npz`` reference (``projection`` only when the embedding is projected).
+_NDIM = {"center": 1, "projection": 2, "whitener": 2, "class_means": 2, "bank": 2, "k": 0}
+_ARRAYS = tuple(_NDIM)
 
 
 def on_int8_grid(rows: npt.ArrayLike) -> Floats:
@@ -150,18 +154,50 @@ class OodReference:
 
     @classmethod
     def load(cls, path: str | Path) -> OodReference:
+        """The reference saved at ``path`` (a file outside any model directory; a model's
+        own is read through its manifest by :func:`~edge.judge.calibration.load_calibration`)."""
         try:
-            with np.load(path) as z:
-                return cls(
-                    center=z["center"].astype(np.float32),
-                    projection=on_int8_grid(z["projection"]) if "projection" in z else None,
-                    whitener=z["whitener"].astype(np.float32),
-                    class_means=on_int8_grid(z["class_means"]),
-                    bank=on_int8_grid(z["bank"]),
-                    k=int(z["k"]),
-                )
-        except (OSError, KeyError, ValueError) as exc:
+            content = Path(path).read_bytes()
+        except OSError as exc:
             raise ValueError(f"{path}: not a readable OOD reference ({exc})") from exc
+        try:
+            return cls.from_bytes(content)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+
+    @classmethod
+    def from_bytes(cls, content: bytes) -> OodReference:
+        """The reference in an ``.npz`` file's bytes (as :meth:`to_bytes` makes them).
+
+        ValueError for one that is not an ``.npz`` of these arrays, or whose values could not
+        score a frame (NaN or infinity, ``k`` not between 1 and the bank's size).
+        """
+        try:
+            # allow_pickle=False (the default, said here on purpose): data, never code.
+            with np.load(io.BytesIO(content), allow_pickle=False) as z:
+                arrays = {name: z[name] for name in z.files if name in _ARRAYS}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"not a readable OOD reference ({exc})") from exc
+        missing = sorted(set(_ARRAYS) - {"projection"} - set(arrays))
+        if missing:
+            raise ValueError(f"not an OOD reference: no array {', '.join(missing)}")
+        for name, a in arrays.items():
+            if a.ndim != _NDIM[name]:
+                raise ValueError(f"{name} must have {_NDIM[name]} dimension(s); got {a.shape}")
+            if a.dtype.kind not in "fiu" or not np.isfinite(a).all():
+                raise ValueError(f"{name} must hold finite numbers")
+        k = arrays["k"]
+        bank = arrays["bank"]
+        if k.dtype.kind not in "iu" or not 1 <= int(k) <= len(bank):
+            raise ValueError(f"k must be an integer from 1 to the bank's {len(bank)} rows; got {k}")
+        return cls(
+            center=arrays["center"].astype(np.float32),
+            projection=on_int8_grid(arrays["projection"]) if "projection" in arrays else None,
+            whitener=arrays["whitener"].astype(np.float32),
+            class_means=on_int8_grid(arrays["class_means"]),
+            bank=on_int8_grid(bank),
+            k=int(k),
+        )
 
     def scorer(self) -> _core.OodScorer:
         """The per-frame scorer (C++, thread-safe, releases the GIL)."""

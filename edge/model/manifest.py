@@ -4,7 +4,9 @@ Parsing reports the first problem as one :class:`~edge.errors.ModelError` naming
 (``input.size``, ``files["m.onnx"].layout``). Keys this version does not know are ignored, so
 ``edge calibrate`` (or a newer builder) can add sections; the whole document stays available
 as :attr:`Manifest.data`. :meth:`Manifest.verify` then checks every listed file against its
-sha256 and refuses model files the manifest does not list.
+sha256 and refuses model files the manifest does not list. Every file is read inside the
+directory (a symlink to a file outside it is refused) and :meth:`Manifest.read` hands out
+the very bytes it hashed.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, NoReturn, cast, get_args
+from typing import IO, Any, Literal, NoReturn, cast, get_args
 
+from edge._native import _core
 from edge.errors import ModelError
 
 FORMAT_VERSION = 1
@@ -37,6 +42,8 @@ MODEL_SUFFIXES = frozenset(RUNTIME_SUFFIXES.values())
 OUTPUT_KEYS = ("logits", "embedding")
 
 _HASH_CHUNK = 1 << 20
+#: The largest input side the C++ preprocessor makes (``kMaxSide`` in cpp/core/preprocess.h).
+MAX_INPUT_SIDE: int = _core.MAX_SIDE
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FIX = "fix the manifest or rebuild the model directory with its build script"
 
@@ -108,6 +115,9 @@ class Manifest:
     provenance: Mapping[str, Any] = field(hash=False)
     #: The whole document, including sections this version of edge does not interpret.
     data: Mapping[str, Any] = field(hash=False, repr=False)
+    #: ``directory`` with every symlink resolved, once, at load: all files are read from here,
+    #: so a directory symlink switched to another release mid-load cannot mix two releases.
+    root: Path = field(compare=False, repr=False)
 
     @property
     def path(self) -> Path:
@@ -124,24 +134,20 @@ class Manifest:
                 f"{directory}: no such model directory; pass the directory that holds "
                 f"{MANIFEST_NAME} and the model files"
             )
-        if not manifest_path.is_file():
+        root = directory.resolve()
+        if not os.path.lexists(root / MANIFEST_NAME):
             raise ModelError(
                 f"{directory}: missing {MANIFEST_NAME}, so this is not a model directory; "
                 "a model directory holds manifest.json and the model files it lists "
                 "(build one with models/<name>/build.py)"
             )
-        try:
-            text = manifest_path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ModelError(f"{manifest_path}: cannot read it ({exc}); {_FIX}") from exc
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ModelError(
-                f"{manifest_path}: not valid JSON (line {exc.lineno} column {exc.colno}: "
-                f"{exc.msg}); {_FIX}"
-            ) from exc
-        return _Parser(manifest_path).manifest(doc, directory)
+        with _open_inside(root, MANIFEST_NAME, manifest_path) as fh:
+            try:
+                content = fh.read()
+            except OSError as exc:
+                raise ModelError(f"{manifest_path}: cannot read it ({exc}); {_FIX}") from exc
+        doc = parse_json(content, manifest_path, fix=_FIX)
+        return _Parser(manifest_path).manifest(doc, directory, root)
 
     def file(self, name: str) -> ModelFile:
         """The listed file called ``name``; KeyError if the manifest does not list it."""
@@ -149,6 +155,15 @@ class Manifest:
             if f.name == name:
                 return f
         raise KeyError(f"{self.path}: no file {name!r} in files")
+
+    def listed(self, name: str) -> ModelFile | None:
+        """The listed file called ``name``, or None if the manifest does not list it."""
+        return next((f for f in self.files if f.name == name), None)
+
+    def holds(self, name: str) -> bool:
+        """Whether the directory has an entry called ``name`` (listed or not; even a broken
+        symlink)."""
+        return os.path.lexists(self.root / name)
 
     def model_files(
         self, runtime: str | None = None, precision: str | None = None
@@ -166,34 +181,31 @@ class Manifest:
         """Checks that every listed file is there with its sha256, and no stray model file.
 
         Raises :class:`~edge.errors.ModelError` naming the first file that is missing,
-        corrupted or replaced, or a ``*.onnx``/``*.tflite`` file the manifest does not list.
+        corrupted or replaced, a ``*.onnx``/``*.tflite`` file the manifest does not list, or
+        an entry that is a symlink to something outside the directory.
         """
         for f in self.files:
-            self._check_digest(f, _sha256_file(self._existing(f)))
+            with self._open(f) as fh:
+                self._check_digest(f, _sha256_stream(fh, self.directory / f.name))
         self._check_no_stray_files()
 
     def read(self, file: ModelFile) -> bytes:
         """The bytes of ``file``, checked against its sha256.
 
-        Loading a runtime from these bytes (not from the path) means the model that runs is
-        the one that was hashed, even if the file is replaced in between.
+        Loading a runtime (or parsing data) from these bytes, not from the path, means what
+        is used is what was hashed, even if the file is replaced in between.
         """
-        path = self._existing(file)
-        try:
-            content = path.read_bytes()
-        except OSError as exc:
-            raise ModelError(f"{path}: cannot read it ({exc})") from exc
+        path = self.directory / file.name
+        with self._open(file) as fh:
+            try:
+                content = fh.read()
+            except OSError as exc:
+                raise ModelError(f"{path}: cannot read it ({exc})") from exc
         self._check_digest(file, hashlib.sha256(content).hexdigest())
         return content
 
-    def _existing(self, f: ModelFile) -> Path:
-        path = self.directory / f.name
-        if not path.is_file():
-            raise ModelError(
-                f"{path}: listed in {MANIFEST_NAME} but missing; restore the model directory "
-                "as it was released (or rebuild it with its build script)"
-            )
-        return path
+    def _open(self, f: ModelFile) -> IO[bytes]:
+        return _open_inside(self.root, f.name, self.directory / f.name, listed=True)
 
     def _check_digest(self, f: ModelFile, digest: str) -> None:
         if digest != f.sha256:
@@ -206,22 +218,82 @@ class Manifest:
 
     def _check_no_stray_files(self) -> None:
         listed = {f.name for f in self.files}
-        for path in sorted(self.directory.iterdir()):
+        for path in sorted(self.root.iterdir()):
+            shown = self.directory / path.name
+            if path.is_symlink():
+                _check_inside(self.root, path, shown)
             if path.suffix.lower() in MODEL_SUFFIXES and path.name not in listed:
                 raise ModelError(
-                    f"{path}: wrong file in the directory: a model file that {MANIFEST_NAME} "
+                    f"{shown}: wrong file in the directory: a model file that {MANIFEST_NAME} "
                     "does not list; remove it (or list it in files with its sha256)"
                 )
 
 
-def _sha256_file(path: Path) -> str:
+def parse_json(content: bytes, path: Path, *, fix: str) -> Any:
+    """The JSON document in ``content`` (the bytes of ``path``), or a one-line ModelError
+    that ends with ``fix``. A document nested too deeply for the parser is refused, not a
+    RecursionError."""
+    try:
+        return json.loads(content.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ModelError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); {fix}"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise ModelError(
+            f"{path}: not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg}); {fix}"
+        ) from exc
+    except RecursionError:
+        # Raised from inside the C parser: the stack unwound cleanly; nothing to chain.
+        raise ModelError(
+            f"{path}: JSON nested too deeply to be a model directory's file; {fix}"
+        ) from None
+
+
+def _check_inside(root: Path, path: Path, shown: Path) -> Path:
+    """``path`` with its symlinks resolved; a ModelError if that leaves ``root``."""
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(root):
+        raise ModelError(
+            f"{shown}: a symlink to {real}, outside the model directory; a model directory "
+            "must hold its own files: copy the file in (or remove the link)"
+        )
+    return real
+
+
+def _open_inside(root: Path, name: str, shown: Path, *, listed: bool = False) -> IO[bytes]:
+    """``root/name`` opened for reading, once its symlinks (if any) are resolved inside
+    ``root``; ``shown`` is the path messages name."""
+    real = _check_inside(root, root / name, shown)
+    # O_NOFOLLOW: the path was resolved above, so a symlink now is one planted since.
+    # O_NONBLOCK: a FIFO planted under a listed name must not hang the load (no effect on
+    # regular files).
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(real, flags)
+    except FileNotFoundError:
+        fd = -1
+    except OSError as exc:
+        raise ModelError(f"{shown}: cannot read it ({exc})") from exc
+    if fd >= 0 and stat.S_ISREG(os.fstat(fd).st_mode):
+        return os.fdopen(fd, "rb")
+    if fd >= 0:
+        os.close(fd)
+    if listed:
+        raise ModelError(
+            f"{shown}: listed in {MANIFEST_NAME} but missing; restore the model directory "
+            "as it was released (or rebuild it with its build script)"
+        )
+    raise ModelError(f"{shown}: not a regular file; {_FIX}")
+
+
+def _sha256_stream(fh: IO[bytes], shown: Path) -> str:
     h = hashlib.sha256()
     try:
-        with path.open("rb") as fh:
-            while chunk := fh.read(_HASH_CHUNK):
-                h.update(chunk)
+        while chunk := fh.read(_HASH_CHUNK):
+            h.update(chunk)
     except OSError as exc:
-        raise ModelError(f"{path}: cannot read it ({exc})") from exc
+        raise ModelError(f"{shown}: cannot read it ({exc})") from exc
     return h.hexdigest()
 
 
@@ -258,7 +330,7 @@ class _Parser:
             self.fail(_join(where, key), f"must be one of {', '.join(options)}; got {value!r}")
         return value
 
-    def manifest(self, doc: Any, directory: Path) -> Manifest:
+    def manifest(self, doc: Any, directory: Path, root: Path) -> Manifest:
         top = self.obj(doc, "")
         version = self.get(top, "format_version", "")
         if not _is_int(version):
@@ -295,14 +367,21 @@ class _Parser:
                 dict(self.obj(self.get(top, "provenance", ""), "provenance"))
             ),
             data=MappingProxyType(dict(top)),
+            root=root,
         )
 
     def input_spec(self, obj: Mapping[str, Any]) -> InputSpec:
         size = self.get(obj, "size", "input")
         if not (
-            isinstance(size, list) and len(size) == 2 and all(_is_int(v) and v > 0 for v in size)
+            isinstance(size, list)
+            and len(size) == 2
+            and all(_is_int(v) and 0 < v <= MAX_INPUT_SIDE for v in size)
         ):
-            self.fail("input.size", f"must be [width, height] positive integers, got {size!r}")
+            self.fail(
+                "input.size",
+                f"must be [width, height], integers from 1 to {MAX_INPUT_SIDE} (the largest "
+                f"input the preprocessor makes), got {_short(size)}",
+            )
         color = self.choice(obj, "color", "input", get_args(Color))
         channels = 1 if color == "gray" else 3
         mean = self.per_channel(obj, "mean", channels, positive=False)
@@ -322,7 +401,7 @@ class _Parser:
         value = self.get(obj, key, "input")
         want = f"a list of 1 or {channels} numbers (one per channel, pixel units)"
         if not isinstance(value, list) or len(value) not in (1, channels):
-            self.fail(f"input.{key}", f"must be {want}, got {value!r}")
+            self.fail(f"input.{key}", f"must be {want}, got {_short(value)}")
         for v in value:
             if (
                 not isinstance(v, int | float)
@@ -331,7 +410,7 @@ class _Parser:
                 or (positive and v <= 0)
             ):
                 extra = " positive" if positive else ""
-                self.fail(f"input.{key}", f"must hold finite{extra} numbers, got {value!r}")
+                self.fail(f"input.{key}", f"must hold finite{extra} numbers, got {_short(value)}")
         return tuple(float(v) for v in value) * (channels // len(value))
 
     def file(self, name: str, entry: Any) -> ModelFile:
@@ -390,6 +469,12 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
@@ -408,4 +493,5 @@ __all__ = [
     "InputSpec",
     "Manifest",
     "ModelFile",
+    "parse_json",
 ]

@@ -85,7 +85,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     check_writable(args.json)
     check_writable(args.report)
     model = load_model(args.model, backend=args.backend)
-    loaded = load_calibration(model.manifest.directory)
+    loaded = load_calibration(model.manifest)
     if loaded is None:
         raise ModelError(f"{args.model}: not calibrated; run `edge calibrate` on it first")
     classes = len(model.labels)

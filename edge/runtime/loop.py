@@ -112,7 +112,7 @@ class Runner:
         self.model: Model = load_model(
             config.model.path, backend=config.model.backend, threads=config.model.threads
         )
-        loaded = load_calibration(self.model.manifest.directory)
+        loaded = load_calibration(self.model.manifest)
         self.calibration: Calibration | None = loaded[0] if loaded else None
         reference = loaded[1] if loaded else None
         self.policy = Policy(config.policy, config.gate, self.calibration, self.model.labels)

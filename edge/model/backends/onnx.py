@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from edge.errors import BackendUnavailable, ModelError
 from edge.model.backends import Backend, Fill, Outputs, Session, as_float32, check_threads
+from edge.model.backends.onnx_proto import ProtoError, external_tensors
 from edge.model.manifest import ModelFile
 
 #: Graph optimisation levels by name → the GraphOptimizationLevel member they mean.
@@ -112,6 +113,7 @@ class OnnxBackend(Backend):
     ) -> Session:
         check_threads(threads)
         ort = import_onnxruntime()
+        refuse_external_data(content, where)
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
@@ -131,6 +133,31 @@ class OnnxBackend(Backend):
                 "rebuild it (or upgrade onnxruntime if the model needs a newer opset)"
             ) from exc
         return OnnxSession(ort, session, file, where=where, n_classes=n_classes)
+
+
+def refuse_external_data(content: bytes, where: str) -> None:
+    """A ModelError if the ONNX model ``content`` keeps tensor data in other files.
+
+    ONNX Runtime would open those files by name — for a model given as bytes, relative to
+    the current directory — and no sha256 in the manifest covers them, so such a model is
+    refused; a model is only run from the bytes that were hashed.
+    """
+    try:
+        external = external_tensors(content)
+    except ProtoError as exc:
+        raise ModelError(
+            f"{where}: not an ONNX model ({exc}); the file matches its sha256, so the model "
+            "directory was built with a broken file: rebuild it"
+        ) from exc
+    if external:
+        name, location = external[0]
+        more = f" and {len(external) - 1} more" if len(external) > 1 else ""
+        raise ModelError(
+            f"{where}: tensor {name!r}{more} keeps its data in an external file "
+            f"({location or 'unnamed'!r}), which no sha256 covers, so edge will not load it; "
+            "re-save the model with its weights inside (onnx.save_model(model, path, "
+            "save_as_external_data=False)) and list the new file's sha256"
+        )
 
 
 class OnnxSession(Session):
@@ -218,4 +245,10 @@ def _static_shape(shape: Sequence[Any], where: str, what: str) -> tuple[int, ...
     return tuple(dims)
 
 
-__all__ = ["OPTIMIZATION_LEVELS", "OnnxBackend", "OnnxSession", "import_onnxruntime"]
+__all__ = [
+    "OPTIMIZATION_LEVELS",
+    "OnnxBackend",
+    "OnnxSession",
+    "import_onnxruntime",
+    "refuse_external_data",
+]
