@@ -17,7 +17,15 @@ import pytest
 from _waiting import finishes
 from test_buffer_support import T0, flagged, frame_image, open_config
 
-from edge.buffer import Buffer, BufferConfig, RateLimit, balance_key, check, priority
+from edge.buffer import (
+    FORMAT_VERSION,
+    Buffer,
+    BufferConfig,
+    RateLimit,
+    balance_key,
+    check,
+    priority,
+)
 from edge.buffer.retention import Deduplicator
 from edge.buffer.store import Store
 from edge.errors import ConfigError, UsageError
@@ -84,7 +92,7 @@ def test_round_trip_keeps_everything_but_pixels_in_the_sidecar(make_buffer: Any,
         )
         assert rec.captured_at == item.captured_at
         m = rec.metadata
-        assert m["format_version"] == 1
+        assert m["format_version"] == FORMAT_VERSION
         assert (m["frame"], m["captured_at"], m["device"]) == (
             item.frame,
             item.captured_at,

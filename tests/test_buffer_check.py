@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_buffer_support import flagged, open_config
 
-from edge.buffer import Buffer, check
+from edge.buffer import FORMAT_VERSION, Buffer, check
 from edge.cli import main
 from edge.errors import DataError, UsageError
 
@@ -112,11 +112,13 @@ def test_repair_quarantines_damage_with_its_metadata_then_check_is_clean(
 def test_the_reconciler_repairs_on_open(tmp_path: Path) -> None:
     ids = filled(tmp_path)
     paths = damage(tmp_path, ids)
-    # What a crash leaves: an image whose row was never committed (its bytes match its name).
+    # What a crash leaves: an image whose row was never committed (its bytes match its name),
+    # killed before its sidecar was written (with it, the image would be indexed again).
     leftover = image_of(tmp_path, ids[3])
     with sqlite3.connect(tmp_path / "buffer" / "index.sqlite") as db:
         db.execute("DELETE FROM records WHERE id = ?", (ids[3],))
     db.close()
+    leftover.with_name(f"{leftover.name}.json").unlink()
 
     with Buffer(tmp_path, device="d", config=open_config()) as buf:
         kinds = sorted(p.kind for p in buf.reconciled.problems)
@@ -159,7 +161,7 @@ def test_ls_stats_export_and_purge(tmp_path: Path, capsys: pytest.CaptureFixture
 
     code, out, _ = edge_buffer(["stats", *d, "--json", str(tmp_path / "s.json")], capsys)
     stats = json.loads((tmp_path / "s.json").read_text())
-    assert (code, stats["records"], stats["format_version"]) == (0, 4, 1)
+    assert (code, stats["records"], stats["format_version"]) == (0, 4, FORMAT_VERSION)
     assert {k: v["records"] for k, v in stats["by_class"].items()} == {"shirt": 2, "bag": 2}
 
     code, _, _ = edge_buffer(
@@ -196,22 +198,37 @@ def test_a_missing_buffer_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     assert err.count("\n") == 1
 
 
-def test_a_damaged_index_is_a_data_error(tmp_path: Path) -> None:
-    filled(tmp_path, 2)
+def test_an_index_of_random_bytes_is_a_problem_for_check_and_rebuilt_on_open(
+    tmp_path: Path,
+) -> None:
+    ids = filled(tmp_path, 2)
     index = tmp_path / "buffer" / "index.sqlite"
     index.write_bytes(os.urandom(8192))
-    with pytest.raises(DataError, match="cannot read the buffer index"):
-        check(tmp_path / "buffer")
-    with pytest.raises(DataError, match="cannot read the buffer index"):
+    report = check(tmp_path / "buffer")
+    assert [(p.kind, p.repaired) for p in report.problems] == [("index", False)]
+    assert "the buffer index is corrupt" in report.problems[0].detail
+    with Buffer(tmp_path, device="d") as buf:
+        assert buf.rebuilt is not None
+        assert "rebuilt 2 records" in buf.rebuilt
+        assert len(buf.pending(10)) == len(ids)
+
+
+def test_a_sqlite_file_that_is_not_a_buffer_is_a_data_error(tmp_path: Path) -> None:
+    (tmp_path / "buffer").mkdir()
+    with sqlite3.connect(tmp_path / "buffer" / "index.sqlite") as db:
+        db.execute("CREATE TABLE other (x)")
+    db.close()
+    with pytest.raises(DataError, match="not an edge buffer"):
         Buffer(tmp_path, device="d")
 
 
 def test_a_newer_format_is_refused_with_what_to_do(tmp_path: Path) -> None:
     filled(tmp_path, 1)
+    newer = FORMAT_VERSION + 1
     with sqlite3.connect(tmp_path / "buffer" / "index.sqlite") as db:
-        db.execute("PRAGMA user_version = 2")
+        db.execute(f"PRAGMA user_version = {newer}")
     db.close()
-    with pytest.raises(DataError, match=r"version 2 is newer .* upgrade edge"):
+    with pytest.raises(DataError, match=rf"version {newer} is newer .* upgrade edge"):
         Buffer(tmp_path, device="d")
 
 

@@ -1,9 +1,13 @@
-"""Old buffers stay readable: a buffer of format version 1, frozen in tests/golden/buffer-v1/,
-is read by today's code exactly as it was written.
+"""Old buffers stay readable: a buffer of each format version, frozen in
+tests/golden/buffer-v<N>/, is read by today's code exactly as it was written.
 
-The golden files were made once by ``python tests/test_buffer_golden.py --write`` (JPEG and
-PNG records, REVIEW and REJECT, a grey frame, an acknowledged record so ids have a gap). Never
-regenerate them for a format change: add ``buffer-v2`` next to them, and keep this test.
+The golden files of a version were made once by ``python tests/test_buffer_golden.py --write``
+with the code of that version (JPEG and PNG records, REVIEW and REJECT, a grey frame, an
+acknowledged record so ids have a gap). Never regenerate one for a format change: --write adds
+the directory of the new version next to them, and these tests read every one.
+
+Version 1 has no sidecar files beside the images; the first writable open writes them and
+makes it version 2.
 """
 
 from __future__ import annotations
@@ -19,24 +23,30 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pytest
 from test_buffer_support import flagged, frame_image, open_config
 
-from edge.buffer import Buffer, check
+from edge.buffer import FORMAT_VERSION, Buffer, check
 from edge.buffer.store import Store
 from edge.records import Stored
 
-GOLDEN = Path(__file__).parent / "golden" / "buffer-v1"
+GOLDENS = Path(__file__).parent / "golden"
+VERSIONS = list(range(1, FORMAT_VERSION + 1))
 
 
-def golden_copy(tmp_path: Path) -> Path:
+def golden(version: int) -> Path:
+    return GOLDENS / f"buffer-v{version}"
+
+
+def golden_copy(tmp_path: Path, version: int = 1) -> Path:
     """A copy to work on: opening a buffer writes (lock, WAL, reserve), the golden must not."""
     data_dir = tmp_path / "data"
-    shutil.copytree(GOLDEN / "buffer", data_dir / "buffer")
+    shutil.copytree(golden(version) / "buffer", data_dir / "buffer")
     return data_dir
 
 
-def expected() -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads((GOLDEN / "expected.json").read_text())
+def expected(version: int) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((golden(version) / "expected.json").read_text())
     return doc
 
 
@@ -55,31 +65,50 @@ def as_written(r: Stored) -> dict[str, Any]:
     }
 
 
-def test_golden_v1_is_format_1_as_committed(tmp_path: Path) -> None:
-    data_dir = golden_copy(tmp_path)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_golden_is_its_format_as_committed(tmp_path: Path, version: int) -> None:
+    data_dir = golden_copy(tmp_path, version)
     db = sqlite3.connect(data_dir / "buffer" / "index.sqlite")
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == version
     finally:
         db.close()
-    assert not (GOLDEN / "buffer" / "index.sqlite-wal").exists()
+    assert not (golden(version) / "buffer" / "index.sqlite-wal").exists()
+    assert expected(version)["format_version"] == version
+    sidecars = list((data_dir / "buffer" / "images").glob("*.json"))
+    assert len(sidecars) == (0 if version == 1 else len(expected(version)["records"]))
 
 
-def test_golden_v1_checks_clean_read_only(tmp_path: Path) -> None:
-    data_dir = golden_copy(tmp_path)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_golden_checks_clean_read_only(tmp_path: Path, version: int) -> None:
+    data_dir = golden_copy(tmp_path, version)
     report = check(data_dir / "buffer")
     assert report.ok
     assert report.problems == []
-    assert report.records == len(expected()["records"])
+    assert report.records == len(expected(version)["records"])
     with Store(data_dir / "buffer", writable=False) as store:
         summary = store.summary()
-    assert summary["format_version"] == 1
-    assert summary["records"] == len(expected()["records"])
+    assert summary["format_version"] == version
+    assert summary["records"] == len(expected(version)["records"])
 
 
-def test_golden_v1_reads_back_as_written(tmp_path: Path) -> None:
-    data_dir = golden_copy(tmp_path)
-    want = expected()
+def test_golden_v1_gets_its_sidecars_on_the_first_writable_open(tmp_path: Path) -> None:
+    data_dir = golden_copy(tmp_path, 1)
+    with Buffer(data_dir, device="today", config=open_config()) as buf:
+        assert buf.reconciled.problems == []
+        records = buf.pending(100)
+    images = data_dir / "buffer" / "images"
+    for r in records:
+        assert json.loads((images / f"{r.sha256}.{r.extension}.json").read_text()) == r.metadata
+    with Store(data_dir / "buffer", writable=False) as store:
+        assert store.summary()["format_version"] == FORMAT_VERSION
+    assert check(data_dir / "buffer").problems == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_golden_reads_back_as_written(tmp_path: Path, version: int) -> None:
+    data_dir = golden_copy(tmp_path, version)
+    want = expected(version)
     with Buffer(data_dir, device="today", config=open_config()) as buf:
         assert buf.reconciled.problems == []
         got = buf.pending(100)
@@ -132,7 +161,7 @@ def write_golden(dest: Path) -> None:
         shutil.copy2(data_dir / "buffer" / "index.sqlite", dest / "buffer" / "index.sqlite")
         shutil.copytree(data_dir / "buffer" / "images", dest / "buffer" / "images")
         doc = {
-            "format_version": 1,
+            "format_version": FORMAT_VERSION,
             "highest_id_ever": highest,
             "records": [as_written(r) for r in records],
         }
@@ -142,5 +171,7 @@ def write_golden(dest: Path) -> None:
 if __name__ == "__main__":
     if sys.argv[1:] != ["--write"]:
         sys.exit("usage: python tests/test_buffer_golden.py --write  (only for a new format)")
-    write_golden(GOLDEN)
-    print(f"golden buffer written to {GOLDEN}")
+    if golden(FORMAT_VERSION).exists():
+        sys.exit(f"{golden(FORMAT_VERSION)} exists: golden files are never regenerated")
+    write_golden(golden(FORMAT_VERSION))
+    print(f"golden buffer written to {golden(FORMAT_VERSION)}")

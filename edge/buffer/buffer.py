@@ -47,13 +47,15 @@ class Buffer:
     >>> buf.close()
 
     Opening reconciles the index with the files (:attr:`reconciled` says what it repaired) and
-    starts the writer thread. `on_stored` is called on the writer thread with the records of
-    each commit, once they are durable: a frame is *acknowledged* by the buffer then, and
-    survives any crash from that moment (:meth:`flush` waits for it instead).
+    starts the writer thread; a corrupt index is set aside and rebuilt from the images'
+    sidecars first (:attr:`rebuilt` says so in one line). `on_stored` is called on the writer
+    thread with the records of each commit, once they are durable: a frame is *acknowledged*
+    by the buffer then, and survives any crash from that moment (:meth:`flush` waits for it
+    instead).
 
     Raises :class:`BufferUnavailable` (an OSError) when the directory cannot be written,
     :class:`edge.errors.UsageError` when another process has the buffer open, and
-    :class:`edge.errors.DataError` when the index is not a readable buffer.
+    :class:`edge.errors.DataError` when the index is not an edge buffer.
     """
 
     def __init__(
@@ -68,7 +70,7 @@ class Buffer:
         self.device = device
         self.root = buffer_dir(data_dir)
         try:
-            self._store = Store(self.root, writable=True, create=True)
+            self._store = Store(self.root, writable=True, create=True, rebuild=True)
         except (OSError, sqlite3.OperationalError) as exc:
             raise BufferUnavailable(
                 f"{self.root}: cannot open the buffer for writing ({exc}); give a --data-dir "
@@ -80,6 +82,19 @@ class Buffer:
         except BaseException:
             self._store.close()
             raise
+        #: One line saying what was done when the index was found corrupt and rebuilt.
+        self.rebuilt: str | None = None
+        aside = self._store.set_aside
+        if aside is not None:
+            again = [p for p in self.reconciled.problems if p.kind == "unindexed"]
+            self.rebuilt = (
+                f"buffer index was corrupt: set aside as {aside.path}, rebuilt "
+                f"{sum(p.repaired for p in again)} records from image sidecars"
+            )
+            lost = sum(p.kind == "orphan" for p in self.reconciled.problems)
+            if lost:
+                self.rebuilt += f"; {lost} files without one moved to quarantine/"
+            log.info("%s", self.rebuilt)
         self._counters = Counters()
         self._counters.add("reconciled", len(self.reconciled.problems))
         self._admission = Admission(self.config)

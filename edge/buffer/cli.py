@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sqlite3
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -17,9 +18,9 @@ from typing import TextIO
 from edge.buffer.buffer import buffer_dir
 from edge.buffer.check import check
 from edge.buffer.export import FORMATS, export
-from edge.buffer.store import Store
+from edge.buffer.store import IndexCorrupt, Store, is_corrupt
 from edge.cli_support import write_json
-from edge.errors import UsageError
+from edge.errors import DataError, UsageError
 
 
 def _when(t: float | None) -> str:
@@ -28,8 +29,21 @@ def _when(t: float | None) -> str:
     return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
+@contextlib.contextmanager
+def _reading(data_dir: Path) -> Iterator[Store]:
+    """The buffer opened read-only; a corrupt index is one line (exit 2), not a traceback."""
+    root = buffer_dir(data_dir)
+    try:
+        with Store(root, writable=False) as store:
+            yield store
+    except sqlite3.DatabaseError as exc:
+        if is_corrupt(exc):
+            raise IndexCorrupt(root / "index.sqlite", str(exc)) from None
+        raise DataError(f"{root / 'index.sqlite'}: cannot read the buffer index: {exc}") from None
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
-    with Store(buffer_dir(args.data_dir), writable=False) as store:
+    with _reading(args.data_dir) as store:
         print(
             f"{'id':>8}  {'captured (UTC)':<23} {'decision':<8} {'reason':<18} "
             f"{'label':<20} {'conf':>5} {'bytes':>8}  sha256"
@@ -46,7 +60,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    with Store(buffer_dir(args.data_dir), writable=False) as store:
+    with _reading(args.data_dir) as store:
         doc = store.summary()
     print(f"records {doc['records']}  bytes {doc['bytes']}")
     print(f"captured {_when(doc['oldest'])} .. {_when(doc['newest'])}")
@@ -79,7 +93,7 @@ def _output(path: Path | None) -> Iterator[TextIO]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    with Store(buffer_dir(args.data_dir), writable=False) as store, _output(args.out) as out:
+    with _reading(args.data_dir) as store, _output(args.out) as out:
         n = export(store, args.format, out)
     if args.out is not None:
         print(f"{n} records written to {args.out}", file=sys.stderr)
@@ -136,7 +150,8 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--repair",
         action="store_true",
         help="move damaged and unknown files into buffer/quarantine/ (with the record's "
-        "metadata) and delete their records; needs edge stopped",
+        "metadata) and delete their records, index again the images the index lost, and set "
+        "a corrupt index aside and rebuild it from the images' sidecars; needs edge stopped",
     )
     c.add_argument(
         "--json", type=Path, help='write {"ok": bool, "records": N, "problems": [...]} here'

@@ -1,18 +1,29 @@
-"""The buffer on disk: a SQLite index and one encoded image file per record.
+"""The buffer on disk: a SQLite index and one encoded image file per record, with its sidecar.
 
-Layout of ``<data-dir>/buffer/`` (format version 1, ``PRAGMA user_version``)::
+Layout of ``<data-dir>/buffer/`` (format version 2, ``PRAGMA user_version``)::
 
     index.sqlite      the index (WAL, synchronous=FULL): one row per record, sidecar as JSON
     images/<sha256>.<jpg|png>
-    tmp/              images being written; anything here after a crash is garbage
+    images/<sha256>.<jpg|png>.json   the record's sidecar: the very text of its metadata column
+    tmp/              files being written; anything here after a crash is garbage
     quarantine/       what check --repair or the reconciler set aside, never deleted by edge
     reserve           RESERVE_BYTES set aside, given up on a full disk so the index can commit
     lock              flock()ed by the one process that writes (runtime, repair, purge)
 
 Invariant, at every instant and across crashes: every row's image file exists, complete and
-durable. An image is written to tmp/, fsynced, renamed into images/ and the directory fsynced
-before the row that names it is committed; a row is deleted (committed) before its file is
-unlinked. A crash can therefore leave only files without rows, which the reconciler removes.
+durable. An image and then its sidecar are written to tmp/, fsynced, renamed into images/ and
+the directory fsynced before the row that names them is committed; to delete, the sidecar is
+unlinked (and the directory fsynced) before the row's delete commits, and the image after. So
+an image with a sidecar but no row is a record the index lost (a deleted WAL, a rebuilt index)
+or one a crash kept from committing, and the reconciler indexes it again; an image without
+either is what a crash left of a write or a delete, never a record, and is removed.
+
+The sidecars make the index rebuildable: a corrupt index (``PRAGMA quick_check`` on every
+writable open) is moved into quarantine/ and a new one is built from the images and their
+sidecars (:attr:`Store.set_aside`; the reconciler does the indexing). Format version 1 had no
+sidecar files; it is read as it is, and the first writable open writes the sidecars of its
+rows and moves it to version 2.
+
 Images are named by content, and the index holds each content once: the object store is
 content-addressed too, so two records with the same bytes would be one object there anyway.
 
@@ -31,6 +42,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +51,18 @@ from typing import Any, NamedTuple
 from edge.errors import DataError, UsageError
 from edge.records import FlagDecision, Stored
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The first version with a sidecar file beside every image.
+SIDECAR_VERSION = 2
 EXTENSIONS = ("jpg", "png")
 #: Disk space set aside for the index (see Store.make_reserve): the WAL pages of a few hundred
 #: deletes.
 RESERVE_BYTES = 256 * 1024
 IMAGE_NAME = re.compile(r"^([0-9a-f]{64})\.(jpg|png)$")
+SIDECAR_NAME = re.compile(r"^([0-9a-f]{64})\.(jpg|png)\.json$")
+#: SQLite's answers for a damaged file: "database disk image is malformed", "file is not a
+#: database".
+_CORRUPT_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 _SCHEMA = """
 CREATE TABLE records (
@@ -78,6 +96,39 @@ _COLUMNS = (
 class BufferUnavailable(OSError):
     """The buffer's directory cannot be used (read-only, missing, not a buffer, ...); the
     message names the path."""
+
+
+class IndexCorrupt(DataError):
+    """The buffer's index is damaged (SQLite cannot read it, or ``quick_check`` fails)."""
+
+    def __init__(self, index: Path, detail: str) -> None:
+        self.index = index
+        self.detail = detail
+        #: The message without the path.
+        self.what = (
+            f"the buffer index is corrupt ({detail}); stop edge and run `edge buffer check "
+            "--repair`, or start edge: either sets it aside and rebuilds it from the images' "
+            "sidecars"
+        )
+        super().__init__(f"{index}: {self.what}")
+
+
+def is_corrupt(exc: BaseException) -> bool:
+    """Whether a SQLite error says the file is damaged (rather than busy, read-only, ...)."""
+    return (
+        isinstance(exc, sqlite3.DatabaseError)
+        and getattr(exc, "sqlite_errorcode", None) in _CORRUPT_CODES
+    )
+
+
+@dataclass
+class SetAside:
+    """A corrupt index moved into quarantine/, and what could still be read from it."""
+
+    path: Path
+    detail: str
+    rows: dict[str, Row]  # by image file name: used for images that have no sidecar (format 1)
+    last_id: int  # the highest id it is known to have handed out (0: unknown)
 
 
 @dataclass(frozen=True)
@@ -167,12 +218,17 @@ class Store:
     (the buffer's writer thread and the uploader share it).
     """
 
-    def __init__(self, root: Path, *, writable: bool = True, create: bool = False) -> None:
+    def __init__(
+        self, root: Path, *, writable: bool = True, create: bool = False, rebuild: bool = False
+    ) -> None:
         """Open the buffer at `root` (``<data-dir>/buffer``).
 
         `writable` takes the writer's lock (one writing process per buffer) and opens the index
-        read-write; otherwise the index is opened read-only and nothing on disk changes, so it
-        is safe beside a running edge. `create` makes an empty buffer when there is none.
+        read-write, checking it first (:class:`IndexCorrupt`); otherwise the index is opened
+        read-only and nothing on disk changes, so it is safe beside a running edge. `create`
+        makes an empty buffer when there is none. `rebuild` (writable only) sets a corrupt
+        index aside into quarantine/ and starts a new one instead of raising
+        (:attr:`set_aside`); the reconciler then indexes the images again from their sidecars.
         """
         self.root = Path(root)
         self.index = self.root / "index.sqlite"
@@ -189,6 +245,14 @@ class Store:
         self.records = 0
         self.bytes = 0
         self.balance: dict[str, int] = {}
+        #: The format version of the index as it was opened (1: no sidecar files).
+        self.opened_version = FORMAT_VERSION
+        #: The files of a format-1 buffer were given their sidecars by this open.
+        self.upgraded = False
+        self.set_aside: SetAside | None = None
+        # Rows deleted in the open transaction, whose sidecars are unlinked already: put back
+        # on rollback, and the directory fsynced before the commit.
+        self._unlinked: list[Row] = []
         if not self.index.exists() and not create:
             raise DataError(
                 f"{self.root}: no buffer here (no index.sqlite); pass the --data-dir of an edge run"
@@ -198,8 +262,15 @@ class Store:
                 for d in (self.root, self.images, self.tmp):
                     d.mkdir(parents=True, exist_ok=True)
                 self._take_lock()
-            self._open_index()
-            self.reload_totals()
+            try:
+                self._open_index()
+                self.reload_totals()
+            except IndexCorrupt as exc:
+                if not (writable and rebuild):
+                    raise
+                self._rebuild(exc.detail)
+            if writable and self.opened_version < SIDECAR_VERSION:
+                self._write_missing_sidecars()
         except BaseException:
             self.close()
             raise
@@ -240,6 +311,7 @@ class Store:
         self.conn = conn
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            self.opened_version = version
             if version > FORMAT_VERSION:
                 raise DataError(
                     f"{self.index}: buffer format version {version} is newer than this edge "
@@ -264,10 +336,89 @@ class Store:
                             conn.execute(statement)
                     conn.execute(f"PRAGMA user_version={FORMAT_VERSION}")
                     conn.execute("COMMIT")
+                    self.opened_version = FORMAT_VERSION
+                else:
+                    # Every start: a damaged index found now is rebuilt before it is written
+                    # into (O(pages), a few ms for a buffer of thousands of records).
+                    verdict = conn.execute("PRAGMA quick_check").fetchall()
+                    if verdict != [("ok",)]:
+                        raise IndexCorrupt(self.index, "; ".join(str(v[0]) for v in verdict[:3]))
             elif version == 0:
                 raise DataError(f"{self.index}: not an edge buffer (no format version)")
         except sqlite3.DatabaseError as exc:
+            if is_corrupt(exc):
+                raise IndexCorrupt(self.index, str(exc)) from exc
             raise DataError(f"{self.index}: cannot read the buffer index: {exc}") from exc
+
+    def _salvage(self, detail: str) -> SetAside:
+        """What can still be read from the damaged index: its rows until the damage (read
+        both ways) and the highest id it gave out. Never raises."""
+        rows: dict[str, Row] = {}
+        last = 0
+        conn = self.conn
+        if conn is None:
+            return SetAside(self.index, detail, rows, last)
+        with contextlib.suppress(sqlite3.Error):
+            found = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'")
+            last = max(last, int(found.fetchone()[0]))
+        for order in ("ASC", "DESC"):
+            with contextlib.suppress(sqlite3.Error, TypeError, ValueError):
+                for r in conn.execute(f"SELECT {_COLUMNS} FROM records ORDER BY id {order}"):
+                    row = Row(*r)
+                    rows.setdefault(row.filename, row)
+                    last = max(last, int(row.id))
+        return SetAside(self.index, detail, rows, last)
+
+    def _rebuild(self, detail: str) -> None:
+        """Move the corrupt index (and its WAL) into quarantine/ and start an empty one."""
+        salvage = self._salvage(detail)
+        if self.conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.close()
+            self.conn = None
+        self.quarantine.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        target = self.quarantine / f"{stamp}-index.sqlite"
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.quarantine / f"{stamp}-{n}-index.sqlite"
+        for suffix in ("-wal", "-shm", ""):  # the index last: without it the rest is nothing
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.index}{suffix}", f"{target}{suffix}")
+        fsync_dir(self.quarantine)
+        fsync_dir(self.root)
+        salvage.path = target
+        self.set_aside = salvage
+        self._open_index()
+        self.reload_totals()
+        self.raise_ids_above(salvage.last_id)
+
+    def raise_ids_above(self, last: int) -> None:
+        """Make new ids start above `last` and above any id an index that lost rows may have
+        handed out: the upload journal names records by id, and an id it names must never
+        come back as another record. Ids are one per stored frame, so the clock in
+        milliseconds is above any of them (and above an earlier call's, unless the clock went
+        back: hence the max with what the index holds)."""
+        db = self.db
+        floor = max(int(last), int(time.time() * 1000))
+        found = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
+        if found is None:
+            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('records', ?)", (floor,))
+        elif int(found[0]) < floor:
+            db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'records'", (floor,))
+
+    def _write_missing_sidecars(self) -> None:
+        """Format 1 to 2: a sidecar file for every row (those of an image that is gone too:
+        the reconciler quarantines them with the row)."""
+        names = set(os.listdir(self.images))
+        for row in self.rows():
+            if f"{row.filename}.json" not in names:
+                self.write_sidecar(row.sha256, row.extension, row.metadata)
+        self.sync_images()
+        self.db.execute(f"PRAGMA user_version={FORMAT_VERSION}")
+        self.opened_version = FORMAT_VERSION
+        self.upgraded = True
 
     def reload_totals(self) -> None:
         """Re-read the totals from the index (after a rollback, or changes made by others)."""
@@ -305,13 +456,11 @@ class Store:
     def image_path(self, sha256: str, extension: str) -> Path:
         return self.images / f"{sha256}.{extension}"
 
-    def write_image(self, data: bytes, sha256: str, extension: str) -> Path:
-        """Put the image in place durably but for the directory entry (see :meth:`sync_images`).
+    def sidecar_path(self, sha256: str, extension: str) -> Path:
+        return self.images / f"{sha256}.{extension}.json"
 
-        Temp file, fsync, rename: a reader never sees a partial image under its final name.
-        """
-        final = self.image_path(sha256, extension)
-        tmp = self.tmp / f"{sha256}.{extension}.{os.getpid()}.tmp"
+    def _write_durably(self, data: bytes, final: Path) -> None:
+        tmp = self.tmp / f"{final.name}.{os.getpid()}.tmp"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
             try:
@@ -326,6 +475,21 @@ class Store:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
+
+    def write_sidecar(self, sha256: str, extension: str, metadata: str) -> Path:
+        """Put the record's sidecar beside its image (durable after :meth:`sync_images`):
+        the same text as the row's metadata column, so the row can be made again from it."""
+        final = self.sidecar_path(sha256, extension)
+        self._write_durably(metadata.encode(), final)
+        return final
+
+    def write_image(self, data: bytes, sha256: str, extension: str) -> Path:
+        """Put the image in place durably but for the directory entry (see :meth:`sync_images`).
+
+        Temp file, fsync, rename: a reader never sees a partial image under its final name.
+        """
+        final = self.image_path(sha256, extension)
+        self._write_durably(data, final)
         return final
 
     def sync_images(self) -> None:
@@ -345,6 +509,8 @@ class Store:
         """Delete the files of rows already deleted (and committed); a failure leaves an
         orphan file for the reconciler, never a row without its file."""
         for row in rows:
+            with contextlib.suppress(FileNotFoundError):
+                self.sidecar_path(row.sha256, row.extension).unlink()  # gone already, normally
             with contextlib.suppress(FileNotFoundError):
                 self.image_path(row.sha256, row.extension).unlink()
 
@@ -401,14 +567,29 @@ class Store:
         self.db.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
+        if self._unlinked:
+            # The sidecars of the deleted rows must be gone for good before their deletes
+            # are: otherwise a power cut could leave image and sidecar of a deleted record,
+            # which the reconciler would index again.
+            fsync_dir(self.images)
         self.db.execute("COMMIT")
+        self._unlinked = []
 
     def rollback(self) -> None:
         """Undo the open transaction and re-read the totals it had changed."""
         db = self.db
         if db.in_transaction:
             db.execute("ROLLBACK")
+        self._restore_sidecars()
         self.reload_totals()
+
+    def _restore_sidecars(self) -> None:
+        """Put back the sidecars of deletes that were rolled back (the reconciler would, at
+        the next start)."""
+        rows, self._unlinked = self._unlinked, []
+        for row in rows:
+            with contextlib.suppress(OSError):
+                self.write_sidecar(row.sha256, row.extension, row.metadata)
 
     def insert(self, rec: NewRecord) -> int:
         cur = self.db.execute(
@@ -446,9 +627,18 @@ class Store:
             own = not self.db.in_transaction
             if own:
                 self.begin()
-            self.db.executemany("DELETE FROM records WHERE id = ?", [(r.id,) for r in rows])
-            if own:
-                self.commit()
+            try:
+                for r in rows:
+                    self._unlinked.append(r)
+                    with contextlib.suppress(FileNotFoundError):
+                        self.sidecar_path(r.sha256, r.extension).unlink()
+                self.db.executemany("DELETE FROM records WHERE id = ?", [(r.id,) for r in rows])
+                if own:
+                    self.commit()
+            except BaseException:
+                if own:
+                    self.rollback()
+                raise
             for r in rows:
                 self.records -= 1
                 self.bytes -= r.size
@@ -538,7 +728,7 @@ class Store:
             )
         }
         return {
-            "format_version": FORMAT_VERSION,
+            "format_version": self.opened_version,
             "records": total,
             "bytes": size,
             "oldest": first,

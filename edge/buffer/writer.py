@@ -94,6 +94,59 @@ def sidecar(
     return safe
 
 
+def record_from_sidecar(text: str, name: str, size: int, stored_at: float) -> NewRecord:
+    """The row of the image file `name` (`size` bytes), made again from its sidecar's `text`;
+    ValueError when the sidecar is not one of this image. What the row holds beside the
+    sidecar (class, priority) is worked out again as the writer did."""
+    doc = json.loads(text)
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    image = doc.get("image")
+    sha, _, extension = name.partition(".")
+    if not isinstance(image, dict) or image.get("sha256") != sha:
+        raise ValueError("it names another image")
+    if image.get("extension") != extension or image.get("size") != size:
+        raise ValueError("its extension or size is not the image's")
+    decision = doc["decision"]
+    if decision not in ("REVIEW", "REJECT"):
+        raise ValueError(f"decision {decision!r}")
+    confidence = doc.get("confidence")
+    item = Flagged(
+        image=np.zeros((1, 1), np.uint8),
+        frame=int(doc["frame"]),
+        captured_at=float(doc["captured_at"]),
+        decision=decision,
+        reason=str(doc["reason"]),
+        label=str(doc["label"]),
+        # null in JSON for a non-finite confidence (see _json_safe)
+        confidence=math.nan if confidence is None else float(confidence),
+        top_k=(),
+        scores={},
+        stats={},
+        dhash=0,
+        model=str(doc["model"]),
+        model_version=str(doc.get("model_version", "")),
+        model_sha256=str(doc.get("model_sha256", "")),
+        drift=doc.get("drift", "ok"),
+    )
+    return NewRecord(
+        sha256=sha,
+        extension=extension,
+        size=size,
+        captured_at=item.captured_at,
+        frame=item.frame,
+        device=str(doc["device"]),
+        model=item.model,
+        label=item.label,
+        decision=item.decision,
+        reason=item.reason,
+        balance=balance_key(item),
+        priority=priority(item),
+        stored_at=stored_at,
+        metadata=text,
+    )
+
+
 def encode(image: np.ndarray, config: BufferConfig) -> bytes:
     if config.format == "jpeg":
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality])
@@ -250,7 +303,9 @@ class Writer:
     def _write_one(self, data: bytes, record: NewRecord) -> bool:
         for attempt in (1, 2):
             try:
+                # The image first: a sidecar without its image is never left by a crash.
                 self.store.write_image(data, record.sha256, record.extension)
+                self.store.write_sidecar(record.sha256, record.extension, record.metadata)
                 return True
             except OSError as exc:
                 self._disk_error(exc, "writing an image")
@@ -441,12 +496,19 @@ class Writer:
         """Remove the files written for rows that were not committed (the reconciler would,
         at the next start, but the room is wanted now)."""
         for p in ready:
-            try:
-                self.store.image_path(p.record.sha256, p.record.extension).unlink()
-            except FileNotFoundError:
-                pass
-            except OSError:
-                log.debug("buffer: cannot remove %s yet", p.record.sha256)
+            rec = p.record
+            # The sidecar first: an image alone is a crash leftover, removed on the next open;
+            # an image with its sidecar would be indexed again.
+            for path in (
+                self.store.sidecar_path(rec.sha256, rec.extension),
+                self.store.image_path(rec.sha256, rec.extension),
+            ):
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    log.debug("buffer: cannot remove %s yet", path.name)
 
     def _disk_error(self, exc: BaseException, doing: str) -> None:
         self.counters.add("disk_errors")

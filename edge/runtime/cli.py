@@ -68,6 +68,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except BaseException:
         runner.capture.close()
         raise
+    if buffer.rebuilt is not None:
+        print(f"edge run: {buffer.rebuilt}", file=sys.stderr)
     try:
         target = open_target(config.upload.target or default_target(config.data_dir), config.upload)
         uploader = Uploader(

@@ -57,6 +57,8 @@ def open_outbox(data_dir: Path) -> Iterator[Outbox]:
         raise UsageError(f"--data-dir {data_dir}: no such directory (where `edge run` keeps data)")
     # The device id only names frames the buffer writes; this process writes none.
     buffer = Buffer(data_dir, device="edge-upload")
+    if buffer.rebuilt is not None:
+        print(f"edge upload: {buffer.rebuilt}", file=sys.stderr)
     try:
         yield buffer
     finally:
