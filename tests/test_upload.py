@@ -11,11 +11,13 @@ import hashlib
 import http.server
 import json
 import logging
+import os
 import random
 import shutil
 import sqlite3
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -231,7 +233,8 @@ def test_a_bug_in_the_outbox_does_not_kill_the_thread(
     # The state change and one traceback when it started failing; nothing per retry.
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 2
-    assert sum(r.exc_info is not None for r in errors) == 1
+    # The traceback goes through the same redaction as every other message.
+    assert sum("Traceback (most recent call last)" in r.getMessage() for r in errors) == 1
     assert "database is locked" in errors[0].getMessage()
 
 
@@ -561,3 +564,56 @@ def test_cli_once_drains_the_buffer_to_the_target(
         upload_cli.cmd_upload(
             argparse.Namespace(upload="ftp://x", data_dir=data, once=True, json=None)
         )
+
+
+def test_plain_http_off_loopback_is_one_line_and_allowing_it_warns_every_run(
+    tmp_path: Path,
+) -> None:
+    """The commands, in processes of their own: refused with one line (exit 2); allowed by
+    ``--allow-insecure-http`` or ``[upload] allow_insecure_http``, a warning on stderr at the
+    start of every run. 192.0.2.1 (TEST-NET-1) is never contacted: there is nothing to send."""
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": "http://192.0.2.1:9000",
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "AWS_SESSION_TOKEN": "FwoGZXIvYXdzEsession-token",
+    }
+    data = tmp_path / "edge-data"
+    data.mkdir()
+
+    def edge(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "edge.cli", *argv],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    upload = ("upload", "--once", "--upload", "s3://fleet/pre", "--data-dir", str(data))
+    refused = edge(*upload)
+    assert refused.returncode == 2, refused.stderr
+    (line,) = refused.stderr.splitlines()
+    assert line.startswith("edge upload: error: upload.endpoint: ")
+    assert "allow_insecure_http" in line
+
+    for _ in range(2):
+        allowed = edge(*upload, "--allow-insecure-http")
+        assert allowed.returncode == 0, allowed.stderr
+        assert "allow_insecure_http is set" in allowed.stderr
+        assert "http://192.0.2.1:9000" in allowed.stderr
+
+    lab = tmp_path / "lab.toml"
+    lab.write_text("[upload]\nallow_insecure_http = true\nconnect_timeout = 0.5\n")
+    run = ("run", "--max-frames", "5", "--no-metrics", "--upload", "s3://fleet/pre")
+    refused = edge(*run)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.splitlines()[-1].startswith("edge run: error: upload.endpoint: ")
+    allowed = edge(*run, "--config", str(lab))
+    assert allowed.returncode == 0, allowed.stderr
+    assert "allow_insecure_http is set" in allowed.stderr.splitlines()[0]
+    for secret in (env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"], "AKIAEXAMPLE"):
+        for done in (refused, allowed):
+            assert secret not in done.stdout + done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -14,10 +15,12 @@ from pathlib import Path
 import msgspec
 import pytest
 from _upload_outbox import make_record
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge.errors import ConfigError
 from edge.upload import UploadConfig, Window, default_target, layout, open_target
-from edge.upload.target import redact, strip_userinfo
+from edge.upload.target import redact, redact_uri, strip_userinfo
 
 IMAGE = b"\xff\xd8 not really a jpeg \xff\xd9"
 SHA = hashlib.sha256(IMAGE).hexdigest()
@@ -70,8 +73,88 @@ def test_hostile_device_model_and_label_cannot_leave_their_segment(hostile: str)
 
 def test_sanitize_keeps_ordinary_names() -> None:
     assert layout.sanitize("line-3.station_B") == "line-3.station_B"
-    assert layout.sanitize("T-shirt/top") == "T-shirt_top"
-    assert layout.sanitize("café") == "cafe"
+    assert re.fullmatch(r"T-shirt_top-[0-9a-f]{8}", layout.sanitize("T-shirt/top"))
+    assert re.fullmatch(r"cafe-[0-9a-f]{8}", layout.sanitize("café"))
+
+
+# Ids that the first sanitiser mapped onto one another ("站点一" and "站点二" both to "unknown",
+# "line/3" onto "line_3") or that are hard in some other way.
+TRICKY_IDS = [
+    "站点一",
+    "站点二",
+    "站点一 ",
+    "line/3",
+    "line_3",
+    "line 3",
+    "line\\3",
+    "line:3",
+    "line_3_",
+    "_line_3",
+    "café",
+    "cafe\u0301",  # the same word, decomposed: a different id
+    "cafe",
+    "Ωmega",
+    "mega",
+    "",
+    " ",
+    ".",
+    "..",
+    "...",
+    ".hidden",
+    "hidden",
+    "a/../b",
+    "a_.._b",
+    "unknown",
+    "x" * 80,
+    "x" * 81,
+    "x" * 200,
+    "x" * 199 + "y",
+    "\ud800",  # a lone surrogate, as os.fsdecode makes of undecodable bytes
+]
+SAFE_IDS = ["line-3", "line-3.station_B", "cam01", "fashion-line", "A" * 80, "v1.2", "unknown"]
+
+
+def test_distinct_device_ids_no_longer_share_a_key_part() -> None:
+    """Regression: 站点一 and 站点二 both became ``unknown/``, line/3 and line_3 one segment."""
+    parts = [layout.sanitize(i) for i in TRICKY_IDS]
+    assert len(set(parts)) == len(TRICKY_IDS), parts
+    for original, part in zip(TRICKY_IDS, parts, strict=True):
+        assert SAFE_KEY.match(part), (original, part)
+        assert part not in ("", ".", "..")
+        assert not part.startswith(".")
+        assert len(part) <= 80
+    # Readable where anything readable was there, and the same every time.
+    assert re.fullmatch(r"line_3-[0-9a-f]{8}", layout.sanitize("line/3"))
+    assert layout.sanitize("line/3") == layout.sanitize("line/3")
+    digest = hashlib.sha256("站点一".encode()).hexdigest()[:8]
+    assert layout.sanitize("站点一") == f"unknown-{digest}"
+    keys = {layout.image_key("p", make_record(0, IMAGE, device=i)) for i in TRICKY_IDS}
+    assert len(keys) == len(TRICKY_IDS)
+    manifests = {layout.manifest_key("p", i, "b") for i in TRICKY_IDS}
+    assert len(manifests) == len(TRICKY_IDS)
+
+
+def test_ids_already_safe_keep_their_layout() -> None:
+    for safe in SAFE_IDS:
+        assert layout.sanitize(safe) == safe
+    r = make_record(0, IMAGE, device="line-3")
+    assert layout.image_key("p", r) == f"p/line-3/fashion-line/2025/11/22/{SHA}.jpg"
+
+
+@given(st.text(), st.text())
+def test_sanitize_is_safe_and_tells_ids_apart(a: str, b: str) -> None:
+    pa, pb = layout.sanitize(a), layout.sanitize(b)
+    for part in (pa, pb):
+        assert SAFE_KEY.match(part)
+        assert part not in (".", "..")
+        assert len(part) <= 80
+    if a != b:
+        assert pa != pb
+
+
+@given(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,78}[A-Za-z0-9.-]?", fullmatch=True))
+def test_sanitize_leaves_safe_ids_alone(safe: str) -> None:
+    assert layout.sanitize(safe) == safe
 
 
 def test_record_with_bad_sha_or_extension_is_refused() -> None:
@@ -204,8 +287,8 @@ def test_target_uris(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="credentials"):
         open_target("s3://bucket/prefix", UploadConfig())
     with pytest.raises(ConfigError, match="bucket name"):
-        open_target("s3://user@Bucket_/x", UploadConfig(access_key="a", secret_key="b"))
-    with pytest.raises(ConfigError, match="bucket name") as refused:
+        open_target("s3://Bucket_/x", UploadConfig(access_key="a", secret_key="b"))
+    with pytest.raises(ConfigError, match="AWS_SECRET_ACCESS_KEY") as refused:
         open_target("s3://AKIA:s3cr3t@bucket/x", UploadConfig(access_key="a", secret_key="b"))
     assert "s3cr3t" not in str(refused.value)  # keys in the URI are refused, never shown
     with pytest.raises(ConfigError, match="prefix segment"):
@@ -215,6 +298,114 @@ def test_target_uris(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_target("/data").endswith("/data/outbox")
     assert strip_userinfo("https://u:p@h:1/x") == "https://h:1/x"
     assert redact("key ABCD and abc", ["ABCD", "abc"]) == "key *** and abc"
+
+
+@pytest.mark.parametrize(
+    ("uri", "secrets"),
+    [
+        ("s3://AKIAEXAMPLE:MySecret@fleet/pre", ["MySecret", "AKIAEXAMPLE"]),
+        # Regression: a secret key with a '/' (most AWS keys have one) ends urlsplit's userinfo
+        # early, so the whole key was shown as if it were host and path.
+        (
+            "s3://AKIAEXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY@fleet/pre",
+            ["AKIAEXAMPLE", "wJalrXUtnFEMI", "K7MDENG", "bPxRfiCYEXAMPLEKEY"],
+        ),
+        ("s3://AKIAEXAMPLE:ab?c#d@fleet/pre", ["AKIAEXAMPLE", "ab?c#d"]),
+        ("s3://fleet/pre?token=tok-SECRET-1", ["tok-SECRET-1"]),
+        (
+            "s3://Bad_Bucket/pre?X-Amz-Credential=AKIAQUERY%2F20251122&X-Amz-Signature=5d67cafe",
+            ["AKIAQUERY", "5d67cafe"],
+        ),
+        ("s3://fleet/pre#tok-SECRET-2", ["tok-SECRET-2"]),
+        ("https://user:MySecret@upload.example.com/in", ["MySecret"]),
+        ("https://upload.example.com/in?token=tok-SECRET-3", ["tok-SECRET-3"]),
+        ("http://upload.example.com/in?token=tok-SECRET-4", ["tok-SECRET-4"]),
+        ("http://user:My/Secret@upload.example.com/in", ["My/Secret", "Secret"]),
+        ("file:///outbox?token=tok-SECRET-5", ["tok-SECRET-5"]),
+        ("file://user:MySecret@host/outbox", ["MySecret"]),
+        ("ftp://user:MySecret@host/x?token=tok-SECRET-6", ["MySecret", "tok-SECRET-6"]),
+    ],
+)
+def test_secrets_in_the_target_uri_are_refused_and_never_shown(
+    uri: str, secrets: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Credentials are there, so what is refused is the URI itself.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "envkey")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "envsecret")
+    with pytest.raises(ConfigError, match=r"^upload\.target: ") as refused:
+        open_target(uri, UploadConfig())
+    message = str(refused.value)
+    assert "\n" not in message
+    for secret in secrets:
+        assert secret not in message, message
+
+
+def test_uris_are_shown_without_credentials_or_query_values() -> None:
+    assert redact_uri("s3://K:se/cr+et@fleet/pre") == "s3://fleet/pre"
+    assert (
+        redact_uri("https://h/x?token=abc&X-Amz-Signature=def&flag#frag")
+        == "https://h/x?token=***&X-Amz-Signature=***&***#***"
+    )
+    assert redact_uri("rtsp://admin:pw@10.0.0.7:554/stream") == "rtsp://10.0.0.7:554/stream"
+    assert redact_uri("/data/line@3.mp4") == "/data/line@3.mp4"
+    assert strip_userinfo("rtsp://a:p/w@cam/s") == "rtsp://cam/s"
+
+
+@pytest.mark.parametrize(
+    ("uri", "config", "key"),
+    [
+        # Regression: an S3 endpoint off loopback in clear was accepted, with the session
+        # token in a plain header.
+        ("s3://fleet/pre", {"endpoint": "http://10.1.2.3:8333"}, "upload.endpoint"),
+        ("s3://fleet/pre", {"endpoint": "http://s3.lab.example"}, "upload.endpoint"),
+        ("http://upload.example.com/in", {}, "upload.target"),
+        ("http://192.168.1.20:8080/in", {}, "upload.target"),
+    ],
+)
+def test_plain_http_off_loopback_is_refused_for_every_target(
+    uri: str, config: dict[str, str], key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    secrets = {
+        "access_key": "AKIAEXAMPLE",
+        "secret_key": "wJalrXUtnFEMI/K7MDENG",
+        "session_token": "FwoGZXIvYXdzEsession",
+        "bearer_token": "bearer-tok-123",
+    }
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)}: .*allow_insecure_http") as info:
+        open_target(uri, UploadConfig(**config, **secrets))  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
+    for secret in secrets.values():
+        assert secret not in str(info.value)
+
+    # A lab may say so explicitly; then every target that opens says it out loud.
+    allowed = UploadConfig(**config, **secrets, allow_insecure_http=True)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="edge.upload"):
+        for _ in range(2):
+            open_target(uri, allowed).close()
+    warnings = [r.getMessage() for r in caplog.records if "allow_insecure_http" in r.getMessage()]
+    assert len(warnings) == 2, warnings
+    assert all("in clear" in w for w in warnings)
+    for secret in secrets.values():
+        assert secret not in caplog.text
+
+
+def test_plain_http_from_the_environment_is_refused_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://minio.lab.example:9000")
+    with pytest.raises(ConfigError, match=r"^upload\.endpoint: "):
+        open_target("s3://fleet/pre", UploadConfig(access_key="akey", secret_key="skey"))
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://127.0.0.1:9000", "http://localhost:9000", "http://[::1]:9000"]
+)
+def test_plain_http_on_loopback_needs_no_permission(
+    endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="edge.upload"):
+        config = UploadConfig(endpoint=endpoint, access_key="akey", secret_key="skey")
+        open_target("s3://fleet/pre", config).close()
+        open_target(endpoint.replace(":9000", ":9001") + "/in", UploadConfig()).close()
+    assert caplog.text == ""
 
 
 def test_a_file_target_loads_no_network_library(tmp_path: Path) -> None:

@@ -425,8 +425,9 @@ def test_buffer_to_bucket_end_to_end(
     finally:
         close_client(client)
     assert len(keys) == 12 * 2 + 1
-    # The hostile device id became one harmless segment.
-    assert all(k.startswith("e2e/line_3_.._x/") for k in keys), keys[:3]
+    # The hostile device id became one harmless segment, told apart from others by its hash.
+    device = f"line_3_.._x-{hashlib.sha256(b'line 3/../x').hexdigest()[:8]}"
+    assert all(k.startswith(f"e2e/{device}/") for k in keys), keys[:3]
 
 
 def test_edge_run_delivers_its_flagged_frames_to_the_bucket(
@@ -481,3 +482,145 @@ def test_edge_run_delivers_its_flagged_frames_to_the_bucket(
         timeout=60,
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+# -- secrets ---------------------------------------------------------------------------------
+
+SESSION_TOKEN = "FwoGZXIvYXdzEsession+token/never-shown-5"
+BEARER_TOKEN = "bearer-token-never-shown-7f3a"
+WRONG_SECRET = "wrong-secret/value+never-shown-13"
+QUERY = {
+    "token": "query-token-never-shown-91",
+    "X-Amz-Signature": "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
+    "X-Amz-Credential": "AKIAQUERYNEVERSHOWN/20251122/us-east-1/s3/aws4_request",
+}
+SECRETS = (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN, BEARER_TOKEN, WRONG_SECRET, *QUERY.values())
+
+
+def leaks(data: bytes) -> list[str]:
+    """The secrets found in ``data``, as they are or URL-encoded."""
+    from urllib.parse import quote
+
+    found = []
+    for secret in SECRETS:
+        forms = {secret, quote(secret, safe=""), quote(secret)}
+        if any(form.encode() in data for form in forms):
+            found.append(secret)
+    return found
+
+
+def test_no_secret_in_any_output_file_or_object_from_any_source(
+    seaweed: SeaweedFS, bucket: str, tmp_path: Path
+) -> None:
+    """Regression: `edge run --upload 's3://KEY:SECRET@fleet/pre'` showed the secret (a key
+    with a '/' defeats the userinfo parsing), and a token in a query string too.
+
+    The real commands, in processes of their own, against the real server and against
+    failures, with secrets in every place they can come from: the URI's userinfo and query,
+    the [upload] config, the AWS and EDGE_UPLOAD_TOKEN environment variables. Afterwards
+    stdout, stderr, every file the commands wrote (journal, buffer, sidecars, outbox,
+    summaries) and every object in the bucket are searched for each secret."""
+    base_env = {**env_for(seaweed), "EDGE_UPLOAD_TOKEN": BEARER_TOKEN}
+    done: list[subprocess.CompletedProcess[str]] = []
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def edge(*argv: str, env: dict[str, str] = base_env) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "edge.cli", *argv],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        done.append(result)
+        return result
+
+    run = ("run", "--max-frames", "50", "--no-metrics")
+    query = "&".join(f"{k}={v}" for k, v in QUERY.items())
+    refused_uris = [
+        f"s3://{ACCESS_KEY}:{SECRET_KEY}@{bucket}/userinfo",
+        f"s3://{bucket}/query?{query}",
+        f"s3://Bad_Bucket/query?{query}",
+        f"https://user:{SECRET_KEY}@upload.example.com/in",
+        f"https://upload.example.com/in?{query}",
+    ]
+    for uri in refused_uris:
+        for argv in (
+            (*run, "--upload", uri, "--data-dir", "refused"),
+            ("upload", "--once", "--upload", uri, "--data-dir", "refused"),
+        ):
+            r = edge(*argv)
+            assert r.returncode == 2, (argv, r.stderr)
+            (line,) = r.stderr.splitlines()
+            assert ": error: upload.target: " in line
+
+    # Secrets in the environment: the default outbox, then the bucket.
+    assert edge(*run, "--data-dir", "outbox-run", "--json", "outbox.json").returncode == 0
+    assert list((work / "outbox-run" / "outbox").rglob("*.json"))  # sidecars, manifests
+    ok = edge(*run, "--upload", f"s3://{bucket}/env", "--data-dir", "env-run", "--json", "env.json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads((work / "env.json").read_text())["upload"]["uploaded_records"] > 0
+
+    # Secrets in the [upload] config (kept outside the directories that are searched).
+    config = tmp_path / "secrets.toml"
+    config.write_text(
+        "[upload]\n"
+        f'endpoint = "{seaweed.endpoint}"\n'
+        f'access_key = "{ACCESS_KEY}"\nsecret_key = "{SECRET_KEY}"\n'
+        f'bearer_token = "{BEARER_TOKEN}"\n'
+    )
+    no_keys = {k: v for k, v in base_env.items() if not k.startswith("AWS_")}
+    cfg = edge(
+        *run, "--config", str(config), "--upload", f"s3://{bucket}/config",
+        "--data-dir", "config-run", "--json", "config.json", env=no_keys,
+    )  # fmt: skip
+    assert cfg.returncode == 0, cfg.stderr
+    assert json.loads((work / "config.json").read_text())["upload"]["uploaded_records"] > 0
+
+    # Failures: nothing listens; the server refuses the signature; a session token it does
+    # not know. Each leaves the records (and the journal of the batch) on the device.
+    down = {**base_env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_ports(1)[0]}"}
+    target = f"s3://{bucket}/failing"
+    r = edge(*run, "--upload", target, "--data-dir", "failing", "--json", "failing.json", env=down)
+    assert r.returncode == 0, r.stderr
+    assert "last upload failed" in r.stderr
+    once = ("upload", "--once", "--upload", target, "--data-dir", "failing")
+    assert edge(*once, "--json", "down.json", env=down).returncode == 1
+    wrong = {**base_env, "AWS_SECRET_ACCESS_KEY": WRONG_SECRET}
+    r = edge(*once, env=wrong)
+    # A HEAD of the journal's manifest comes first; S3 sends no error body for a HEAD.
+    assert r.returncode == 1, r.stderr
+    assert "AccessDenied" in r.stderr or "SignatureDoesNotMatch" in r.stderr, r.stderr
+    r = edge(*once, env={**base_env, "AWS_SESSION_TOKEN": SESSION_TOKEN})
+    assert r.returncode == 1, r.stderr
+    journal = work / "failing" / "upload" / "journal.json"
+    assert journal.exists()
+    assert leaks(journal.read_bytes()) == []
+    # And the store back: the same batch is finished, the buffer drained.
+    r = edge(*once, "--json", "recovered.json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((work / "recovered.json").read_text())["records"] > 0
+
+    for r in done:
+        assert leaks(r.stdout.encode()) == [], r.args
+        assert leaks(r.stderr.encode()) == [], (r.args, r.stderr)
+    files = [p for p in work.rglob("*") if p.is_file()]
+    assert any(p.name == "index.sqlite" for p in files)
+    for path in files:
+        assert leaks(path.read_bytes()) == [], path
+    client = seaweed.client()
+    try:
+        names = [
+            o.object_name
+            for o in client.list_objects(bucket, recursive=True)
+            if o.object_name is not None
+        ]
+    finally:
+        close_client(client)
+    assert {n.split("/")[0] for n in names} >= {"env", "config", "failing"}
+    assert sum(n.endswith(".json") for n in names) > 3  # sidecars and manifests
+    for name in names:
+        assert leaks(name.encode()) == [], name
+        assert leaks(seaweed.filer_get(bucket, name)) == [], name

@@ -31,7 +31,7 @@ import numpy.typing as npt
 from edge.config import Section, at_least, positive, require
 from edge.defaults import BUNDLED_SOURCE
 from edge.errors import SourceError
-from edge.upload.target import strip_userinfo
+from edge.upload.target import redact_uri
 
 Image = npt.NDArray[np.uint8]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -247,8 +247,9 @@ def open_reader(uri: str, config: SourceConfig, *, diagnose: bool = True) -> Rea
 
 
 def shown(uri: str) -> str:
-    """A source URI as messages and summaries show it: without ``user:password@``."""
-    return strip_userinfo(uri) if "://" in uri else uri
+    """A source URI as messages and summaries show it: without ``user:password@`` and with
+    query values (a stream's token) masked."""
+    return redact_uri(uri) if "://" in uri else uri
 
 
 def _cameras() -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import msgspec
+
 from edge.cli_support import write_json
 from edge.errors import UsageError
 from edge.records import Outbox
@@ -44,6 +46,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--data-dir", type=Path, default=Path("edge-data"), help="as given to `edge run`"
     )
     p.add_argument("--json", type=Path, help="write the counts here")
+    p.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow plain http:// to a host other than loopback (a lab network only: frames "
+        "and credentials go in clear); upload.allow_insecure_http for `edge run`",
+    )
     p.set_defaults(func=cmd_upload)
 
 
@@ -68,6 +76,8 @@ def open_outbox(data_dir: Path) -> Iterator[Outbox]:
 def cmd_upload(args: argparse.Namespace, config: UploadConfig | None = None) -> int:
     """``edge upload``. ``config`` is the ``[upload]`` section when the caller has one."""
     config = config or UploadConfig()
+    if getattr(args, "allow_insecure_http", False):
+        config = msgspec.structs.replace(config, allow_insecure_http=True)
     uri = args.upload or config.target or default_target(args.data_dir)
     target = open_target(uri, config)
     try:

@@ -53,10 +53,11 @@ class Window:
 class UploadConfig(Section):
     """How the uploader ships flagged frames to the fleet's object store.
 
-    ``target`` is ``s3://bucket/prefix``, ``https://host/path`` (``http://`` only on loopback)
-    or ``file:///dir``; None means the local outbox ``<data-dir>/outbox``. S3 endpoint, region
-    and credentials default to the standard AWS environment variables; the bearer token of an
-    HTTPS target to ``EDGE_UPLOAD_TOKEN``.
+    ``target`` is ``s3://bucket/prefix``, ``https://host/path`` or ``file:///dir``; None means
+    the local outbox ``<data-dir>/outbox``. Credentials never go in the URI (it shows in process
+    lists and logs): S3 endpoint, region and credentials default to the standard AWS environment
+    variables; the bearer token of an HTTPS target to ``EDGE_UPLOAD_TOKEN``. Plain ``http://``
+    (a target or an S3 endpoint) is for loopback only, unless ``allow_insecure_http``.
     """
 
     target: str | None = None
@@ -76,6 +77,9 @@ class UploadConfig(Section):
     session_token: str | None = None
     bearer_token: str | None = None
     ca_file: str | None = None  # PEM bundle for a private CA; the system's CAs otherwise
+    # Plain http:// to a host other than loopback: refused unless this is set (a lab network);
+    # then every run starts with a warning on stderr.
+    allow_insecure_http: bool = False
 
     def __post_init__(self) -> None:
         for name in ("interval", "batch_size", "parallel", "connect_timeout", "read_timeout"):

@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 from edge.errors import ConfigError
 from edge.upload.config import UploadConfig
-from edge.upload.target import StoreError
+from edge.upload.target import StoreError, redact_uri
 
 
 class DirectoryTarget:
@@ -25,8 +25,15 @@ class DirectoryTarget:
         # ``config`` is taken for the registry's sake: a directory has no credentials,
         # timeouts or endpoint to set.
         parts = urlsplit(uri)
-        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-            raise ConfigError(f"upload.target: expected file:///absolute/directory; got {uri!r}")
+        if (
+            parts.netloc not in ("", "localhost")
+            or not parts.path.startswith("/")
+            or "?" in uri
+            or "#" in uri
+        ):
+            raise ConfigError(
+                f"upload.target: expected file:///absolute/directory; got {redact_uri(uri)!r}"
+            )
         return cls(unquote(parts.path))
 
     @property

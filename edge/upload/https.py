@@ -1,14 +1,14 @@
 """``https://host/path``: PUT each object to ``<base>/<key>`` with a bearer token.
 
 TLS is verified (the system's CAs through certifi, or ``upload.ca_file``). Plain ``http://``
-is refused except on loopback, where the token cannot leave the machine. A PUT is confirmed by
+is refused except on loopback, where the token cannot leave the machine (or with
+``upload.allow_insecure_http``, loudly). A PUT is confirmed by
 a 2xx status; if the server also returns an MD5-shaped ETag, it must match the bytes sent.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from urllib.parse import quote, urlsplit
 
@@ -16,20 +16,10 @@ import urllib3
 
 from edge.errors import ConfigError
 from edge.upload.config import UploadConfig
-from edge.upload.http import connection_pool, describe, env
-from edge.upload.target import StoreError, redact, strip_userinfo
+from edge.upload.http import check_cleartext, connection_pool, describe, env
+from edge.upload.target import StoreError, has_userinfo, redact, redact_uri
 
 _MD5 = re.compile(r'^(?:W/)?"?([0-9a-fA-F]{32})"?$')
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is this machine, the only place clear-text ``http://`` may go."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class HttpTarget:
@@ -42,22 +32,25 @@ class HttpTarget:
         read_timeout: float = 30.0,
         parallel: int = 2,
         ca_file: str | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"upload.target: expected https://host/path; got {base_url!r}")
-        if parts.username or parts.password:
+        # Credentials first: every later message shows the URL, redacted or not.
+        if has_userinfo(base_url):
             raise ConfigError(
                 "upload.target: put the token in upload.bearer_token or EDGE_UPLOAD_TOKEN, "
                 "not in the URL"
             )
-        if parts.scheme == "http" and not is_loopback(parts.hostname):
+        parts = urlsplit(base_url)
+        if parts.query or parts.fragment or "?" in base_url or "#" in base_url:
             raise ConfigError(
-                f"upload.target: {base_url!r} would send frames and the token in clear; "
-                "use https:// (http:// is allowed on loopback only)"
+                f"upload.target: no query or fragment allowed (a token goes in "
+                f"upload.bearer_token or EDGE_UPLOAD_TOKEN); got {redact_uri(base_url)!r}"
             )
-        if parts.query or parts.fragment:
-            raise ConfigError(f"upload.target: no query or fragment allowed; got {base_url!r}")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"upload.target: expected https://host/path; got {redact_uri(base_url)!r}"
+            )
+        check_cleartext(base_url, "upload.target", allow_insecure_http=allow_insecure_http)
         self.prefix = ""
         self._base = base_url.rstrip("/")
         self._token = token
@@ -73,11 +66,12 @@ class HttpTarget:
             read_timeout=config.read_timeout,
             parallel=config.parallel,
             ca_file=config.ca_file,
+            allow_insecure_http=config.allow_insecure_http,
         )
 
     @property
     def uri(self) -> str:
-        return strip_userinfo(self._base)
+        return redact_uri(self._base)
 
     @property
     def secrets(self) -> tuple[str, ...]:

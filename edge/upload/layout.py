@@ -30,24 +30,38 @@ LS_FROM_NAME = "choice"
 LS_TO_NAME = "image"
 
 
+def _slug(part: str) -> str:
+    """``part`` in the safe alphabet only: ASCII letters, digits, ``.``, ``_``, ``-``; no
+    leading dot or underscore, at most ``_MAX_PART`` characters; "" when nothing is left."""
+    ascii_text = unicodedata.normalize("NFKD", part).encode("ascii", "ignore").decode()
+    return _UNSAFE.sub("_", ascii_text).lstrip("._")[:_MAX_PART].rstrip("_")
+
+
 def sanitize(part: str, fallback: str = "unknown") -> str:
-    """``part`` as one safe path segment: ASCII letters, digits, ``.``, ``_``, ``-``.
+    """``part`` as one safe path segment, distinct for distinct ``part``.
 
     Device ids, model names and labels come from configuration and models, i.e. from outside;
     a ``/``, ``..`` or control character in one must not move an object elsewhere in the store.
-    Anything else becomes ``_``; leading dots go (no ``.``, ``..`` or hidden names), and so
-    does what is left when nothing safe remains (``fallback``).
+    A part already safe (what :func:`_slug` leaves alone) is kept as it is, so the layout of
+    existing buckets does not move. Otherwise it becomes a readable slug (``fallback`` when
+    nothing safe remains) and ``-`` + 8 hex digits of the SHA-256 of the original: ``站点一``
+    and ``站点二``, or ``line/3`` and ``line_3``, stay apart. (Only an id chosen to equal
+    another's slug and hash could meet it: the hash is for accidents, not adversaries.)
     """
-    ascii_text = unicodedata.normalize("NFKD", part).encode("ascii", "ignore").decode()
-    return _UNSAFE.sub("_", ascii_text).lstrip("._")[:_MAX_PART].rstrip("_") or fallback
+    slug = _slug(part)
+    if slug and slug == part:
+        return part
+    digest = hashlib.sha256(part.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    readable = slug[: _MAX_PART - len(digest) - 1].rstrip("._-") or fallback
+    return f"{readable}-{digest}"
 
 
 def split_prefix(prefix: str, key: str = "upload.target") -> str:
     """A target's prefix as ``a/b`` (no leading/trailing slash); refuses ``.``/``..`` segments
-    and characters that sanitize() would change, since the operator wrote it on purpose."""
+    and anything sanitize() would change, since the operator wrote it on purpose."""
     segments = [s for s in prefix.split("/") if s]
     for s in segments:
-        if s in (".", "..") or sanitize(s, fallback="") != s:
+        if s in (".", "..") or _slug(s) != s:
             raise ConfigError(
                 f"{key}: prefix segment {s!r} must be letters, digits, '.', '_' or '-' "
                 "and not '.' or '..'"

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 
 from edge.errors import ConfigError
 from edge.upload.config import UploadConfig
-from edge.upload.target import Target, strip_userinfo
+from edge.upload.target import Target, redact_uri
 
 # scheme → (module, class); ``http://`` goes to the HTTPS target, which allows it on loopback
-# only.
+# only (or with upload.allow_insecure_http).
 _REGISTRY: dict[str, tuple[str, str]] = {
     "s3": ("edge.upload.s3", "S3Target"),
     "https": ("edge.upload.https", "HttpTarget"),
@@ -31,7 +31,7 @@ def open_target(uri: str, config: UploadConfig | None = None) -> Target:
         module_name, class_name = _REGISTRY[urlsplit(uri).scheme.lower()]
     except KeyError:
         raise ConfigError(
-            f"upload.target: {strip_userinfo(uri)!r} is not an upload target; use "
+            f"upload.target: {redact_uri(uri)!r} is not an upload target; use "
             "s3://bucket/prefix, https://host/path or file:///directory"
         ) from None
     cls = getattr(importlib.import_module(module_name), class_name)

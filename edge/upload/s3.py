@@ -19,9 +19,9 @@ from minio.helpers import check_bucket_name
 
 from edge.errors import ConfigError
 from edge.upload.config import UploadConfig
-from edge.upload.http import connection_pool, describe, env
+from edge.upload.http import check_cleartext, connection_pool, describe, env
 from edge.upload.layout import split_prefix
-from edge.upload.target import StoreError, redact, strip_userinfo
+from edge.upload.target import StoreError, has_userinfo, redact, redact_uri
 
 # Codes S3 answers when it is busy or briefly broken: retry later, quietly.
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
@@ -45,10 +45,24 @@ class S3Target:
         read_timeout: float = 30.0,
         parallel: int = 2,
         ca_file: str | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
         parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in "/":
-            raise ConfigError(f"upload.endpoint: expected http(s)://host[:port]; got {endpoint!r}")
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in "/"
+            or has_userinfo(endpoint)
+            or "?" in endpoint
+            or "#" in endpoint
+        ):
+            raise ConfigError(
+                "upload.endpoint: expected http(s)://host[:port], credentials in "
+                f"upload.access_key / upload.secret_key; got {redact_uri(endpoint)!r}"
+            )
+        # The session token travels in a plain header (X-Amz-Security-Token) and the frames
+        # in clear: SigV4 signs requests, it does not encrypt them.
+        check_cleartext(endpoint, "upload.endpoint", allow_insecure_http=allow_insecure_http)
         self.bucket = bucket
         self.prefix = prefix
         self._secrets = tuple(s for s in (access_key, secret_key, session_token) if s)
@@ -65,6 +79,17 @@ class S3Target:
 
     @classmethod
     def from_uri(cls, uri: str, config: UploadConfig) -> S3Target:
+        if has_userinfo(uri):
+            raise ConfigError(
+                "upload.target: keys do not go in the s3:// URI (it shows in process lists "
+                "and logs); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+                "upload.access_key and upload.secret_key)"
+            )
+        if "?" in uri or "#" in uri:
+            raise ConfigError(
+                "upload.target: no query or fragment in an s3:// URI (credentials go in "
+                f"AWS_* variables or [upload]); got {redact_uri(uri)!r}"
+            )
         parts = urlsplit(uri)
         bucket = parts.netloc
         try:
@@ -72,7 +97,7 @@ class S3Target:
         except ValueError:
             raise ConfigError(
                 f"upload.target: expected s3://bucket/prefix with a valid bucket name "
-                f"(3-63 lowercase letters, digits, '.', '-'); got {strip_userinfo(uri)!r}"
+                f"(3-63 lowercase letters, digits, '.', '-'); got {redact_uri(uri)!r}"
             ) from None
         access_key = config.access_key or env("AWS_ACCESS_KEY_ID")
         secret_key = config.secret_key or env("AWS_SECRET_ACCESS_KEY")
@@ -95,6 +120,7 @@ class S3Target:
             read_timeout=config.read_timeout,
             parallel=config.parallel,
             ca_file=config.ca_file,
+            allow_insecure_http=config.allow_insecure_http,
         )
 
     @property

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Protocol
-from urllib.parse import urlsplit
 
 
 class StoreError(OSError):
@@ -67,15 +66,49 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def _split_userinfo(uri: str) -> tuple[str, str, str]:
+    """``(scheme "://", userinfo, rest)`` of ``uri``. Userinfo ends at the *last* ``@``:
+    ``urlsplit`` ends it at the first ``/``, ``?`` or ``#``, so an AWS secret key with a ``/``
+    in it (most have one) would otherwise be read as host and path and be shown."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        scheme, rest = "", uri
+    else:
+        scheme += sep
+    userinfo, at, after = rest.rpartition("@")
+    if not at:
+        return scheme, "", rest
+    return scheme, userinfo + at, after
+
+
+def has_userinfo(uri: str) -> bool:
+    """Whether ``uri`` carries ``user[:password]@`` (anything up to an ``@``)."""
+    return "://" in uri and bool(_split_userinfo(uri)[1])
+
+
 def strip_userinfo(uri: str) -> str:
-    """``uri`` without ``user:password@``, for messages."""
-    parts = urlsplit(uri)
-    if parts.username is None and parts.password is None:
+    """``uri`` without ``user:password@``, for messages (``/``, ``?``, ``#`` or ``@`` in the
+    password included)."""
+    if "://" not in uri:
         return uri
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return parts._replace(netloc=host).geturl()
+    scheme, _, rest = _split_userinfo(uri)
+    return scheme + rest
 
 
-__all__ = ["StoreError", "Target", "redact", "strip_userinfo"]
+def redact_uri(uri: str) -> str:
+    """``uri`` as messages, logs and summaries show it: no userinfo, and the value of every
+    query parameter and the fragment masked (``?token=***``); presigned URLs and tokens travel
+    there (``X-Amz-Signature``, ``X-Amz-Credential``, ``token``)."""
+    shown = strip_userinfo(uri)
+    shown, hash_, _ = shown.partition("#")
+    base, question, query = shown.partition("?")
+    if question:
+        masked = [
+            f"{name}=***" if eq else "***"
+            for name, eq, _ in (p.partition("=") for p in query.split("&"))
+        ]
+        base += "?" + "&".join(masked)
+    return base + ("#***" if hash_ else "")
+
+
+__all__ = ["StoreError", "Target", "has_userinfo", "redact", "redact_uri", "strip_userinfo"]

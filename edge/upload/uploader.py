@@ -27,6 +27,7 @@ import os
 import random
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, astuple, dataclass
@@ -256,9 +257,13 @@ class Uploader:
                 return
             except Exception:
                 # The thread must outlive any bug in an outbox or target; the traceback once,
-                # when it starts failing, not on every retry.
+                # when it starts failing, not on every retry, and redacted like every other
+                # message: a library's exception may quote a key.
                 if self.counters()["consecutive_failures"] == 1:
-                    log.exception("upload: unexpected failure")
+                    log.error(
+                        "upload: unexpected failure\n%s",
+                        redact(traceback.format_exc(), self._secrets).rstrip(),
+                    )
                 delay = self._backoff()
             else:
                 delay = self._config.interval
