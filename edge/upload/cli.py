@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from edge.cli_support import write_json
+from edge.cli_support import check_writable, write_json
 from edge.errors import UsageError
 from edge.records import Outbox
 from edge.upload.config import UploadConfig, default_target
@@ -66,6 +66,7 @@ def open_outbox(data_dir: Path) -> Iterator[Outbox]:
 def cmd_upload(args: argparse.Namespace, config: UploadConfig | None = None) -> int:
     """``edge upload``. ``config`` is the ``[upload]`` section when the caller has one."""
     config = config or UploadConfig()
+    check_writable(args.json)  # the counts of an upload are not to be lost after it
     uri = args.upload or config.target or default_target(args.data_dir)
     target = open_target(uri, config)
     try:
@@ -87,6 +88,7 @@ def _once(uploader: Uploader, json_path: Path | None) -> int:
         report = {}
     counters = uploader.counters()
     doc = _document(uploader, counters, report, error)
+    write_json(json_path, doc)  # first: a reader of stdout that went away must not cost it
     if error is None:
         print(
             f"uploaded {report['records']} records ({report['objects']} objects, "
@@ -100,7 +102,6 @@ def _once(uploader: Uploader, json_path: Path | None) -> int:
             "uploaded before that, the rest stay in the buffer",
             file=sys.stderr,
         )
-    write_json(json_path, doc)
     # An unreachable store is not bad input (2) and not a bug (a traceback): plain failure.
     return 0 if error is None else 1
 
