@@ -25,15 +25,27 @@ def add_backend_argument(p: argparse.ArgumentParser, default: str | None = "auto
     )
 
 
-def check_writable(path: Path | None) -> None:
-    """Refuses an output path before the work that would fill it, not after."""
-    if path is None:
-        return
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise UsageError(f"{path}: is a directory, not a file to write")
-    if parent.exists() and not os.access(parent, os.W_OK):
-        raise UsageError(f"{path}: cannot write into {parent}")
+def check_writable(*paths: Path | None) -> None:
+    """Refuses an output path before the work that would fill it, not after: a directory, a
+    file that cannot be written, or a parent that cannot be written or created (the nearest
+    one that exists is not a writable directory)."""
+    for path in paths:
+        if path is None:
+            continue
+        if path.is_dir():
+            raise UsageError(f"{path}: is a directory, not a file to write")
+        if path.exists():
+            if not os.access(path, os.W_OK):
+                raise UsageError(f"{path}: cannot write the file (permission or read-only disk)")
+            continue
+        # write_json creates missing parents: the first one that exists must take them.
+        parent = path.absolute().parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise UsageError(f"{path}: cannot create it: {parent} is not a directory")
+        if not os.access(parent, os.W_OK):
+            raise UsageError(f"{path}: cannot write into {parent} (permission or read-only disk)")
 
 
 def write_json(path: Path | None, doc: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge.cli_support import add_backend_argument, quiet_video_logs, write_json
+from edge.cli_support import add_backend_argument, check_writable, quiet_video_logs, write_json
 from edge.errors import UsageError
 
 
@@ -31,6 +31,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         given = [f"--{k}" for k in ("model", "source", "synthetic", "json") if getattr(args, k)]
         if given:
             raise UsageError(f"--compare takes two JSON files and no {', '.join(given)}")
+        check_writable(args.markdown)
         a_path, b_path = args.compare
         names = (Path(a_path).stem, Path(b_path).stem)
         if names[0] == names[1]:  # board-a/out.json, board-b/out.json: the winner must differ
@@ -55,6 +56,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         rounds=args.rounds,
     )
     options.check()  # before the model loads: a typo costs no time
+    check_writable(args.json, args.markdown)  # and an output it cannot write, no run
     quiet_video_logs()
     report = run_benchmark(options, progress=tqdm_progress)
     text = markdown(report)

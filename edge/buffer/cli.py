@@ -19,7 +19,7 @@ from edge.buffer.buffer import buffer_dir
 from edge.buffer.check import check
 from edge.buffer.export import FORMATS, export
 from edge.buffer.store import IndexCorrupt, Store, is_corrupt
-from edge.cli_support import write_json
+from edge.cli_support import check_writable, write_json
 from edge.errors import DataError, UsageError
 
 
@@ -60,26 +60,28 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    check_writable(args.json)
     with _reading(args.data_dir) as store:
         doc = store.summary()
+    write_json(args.json, doc)  # first: a reader of stdout that went away must not cost it
     print(f"records {doc['records']}  bytes {doc['bytes']}")
     print(f"captured {_when(doc['oldest'])} .. {_when(doc['newest'])}")
     for name in ("by_decision", "by_class"):
         for key, v in doc[name].items():
             print(f"  {name[3:]:<9} {key:<28} {v['records']:>8} records {v['bytes']:>12} bytes")
-    write_json(args.json, doc)
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    check_writable(args.json)  # before a repair, whose report would be lost
     report = check(buffer_dir(args.data_dir), repair=args.repair)
+    write_json(args.json, report.to_json())  # first: a reader of stdout that went away
     for p in report.problems:
         state = "repaired" if p.repaired else "PROBLEM"
         rec = f" record {p.id}" if p.id is not None else ""
         print(f"{state}: {p.kind}{rec}: {p.path}: {p.detail}")
     verdict = "ok" if report.ok else f"{sum(not p.repaired for p in report.problems)} problems"
     print(f"{report.records} records; {verdict}")
-    write_json(args.json, report.to_json())
     return 0 if report.ok else 1
 
 
@@ -93,6 +95,7 @@ def _output(path: Path | None) -> Iterator[TextIO]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    check_writable(args.out)
     with _reading(args.data_dir) as store, _output(args.out) as out:
         n = export(store, args.format, out)
     if args.out is not None:

@@ -31,6 +31,7 @@ import numpy.typing as npt
 from edge.config import Section, at_least, positive, require
 from edge.defaults import BUNDLED_SOURCE
 from edge.errors import SourceError
+from edge.runtime.images import Unusable, read_image
 from edge.upload.target import redact_uri
 
 Image = npt.NDArray[np.uint8]
@@ -155,7 +156,10 @@ class VideoReader:
 
 
 class ImageDirReader:
-    """Every image of a directory or glob, in name order; an unreadable file is skipped."""
+    """Every image of a directory or glob, in name order. A file the loop cannot take (not
+    decodable, beyond the frame limit, float samples) is skipped, counted, and the first
+    reason kept; 16-bit images are scaled to 8 bits. A source none of whose files is usable
+    fails at start, like a video without a frame."""
 
     live = False
 
@@ -172,16 +176,32 @@ class ImageDirReader:
                 what = f"{len(found)} file{'s' * (len(found) > 1)}, no image ({kinds})"
             raise SourceError(f"source {uri!r}: no images: {what}")
         self.fps: float | None = config.fps
-        self.skipped: list[str] = []
+        self.skipped = 0
+        #: "path: why" of the first file skipped.
+        self.first_skipped: str | None = None
         self._next = iter(self.paths)
+        self._first = self._read()
+        if self._first is None:
+            raise SourceError(
+                f"source {uri!r}: no usable image: {self.skipped} skipped, the first "
+                f"{self.first_skipped}"
+            )
+
+    def _read(self) -> Image | None:
+        for path in self._next:
+            try:
+                return read_image(path)
+            except Unusable as exc:
+                self.skipped += 1
+                if self.first_skipped is None:
+                    self.first_skipped = f"{path}: {exc}"
+        return None
 
     def read(self) -> Image | None:
-        for path in self._next:
-            image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-            if image is not None and image.dtype == np.uint8 and image.ndim in (2, 3):
-                return image[..., :3] if image.ndim == 3 else image  # type: ignore[return-value]
-            self.skipped.append(path)
-        return None
+        if self._first is not None:
+            image, self._first = self._first, None
+            return image
+        return self._read()
 
     def close(self) -> None:
         pass
@@ -314,6 +334,17 @@ class Capture:
     @property
     def depth(self) -> int:
         return self._queue.qsize()
+
+    @property
+    def skipped(self) -> int:
+        """Files of an image directory that were not frames (see :class:`ImageDirReader`)."""
+        return int(getattr(self._reader, "skipped", 0))
+
+    @property
+    def first_skipped(self) -> str | None:
+        """The first of them and why: "path: reason"."""
+        first: str | None = getattr(self._reader, "first_skipped", None)
+        return first
 
     def start(self) -> Capture:
         self.connected = True

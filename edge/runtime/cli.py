@@ -64,9 +64,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The model and the source open first: a run that cannot start writes nothing.
     runner = open_runner(config, on_status=status)
     try:
+        # The port too: a second run on a busy port stops here, before it writes anything.
+        port = runner.serve_metrics()
         buffer = Buffer(config.data_dir, device=config.device, config=config.buffer)
     except BaseException:
         runner.capture.close()
+        runner.telemetry.close()
         raise
     if buffer.rebuilt is not None:
         print(f"edge run: {buffer.rebuilt}", file=sys.stderr)
@@ -77,6 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except BaseException:
         runner.capture.close()
+        runner.telemetry.close()
         buffer.close()
         raise
     runner.attach(buffer, uploader)
@@ -88,7 +92,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             "confidence is the raw softmax (run `edge calibrate`)",
             file=sys.stderr,
         )
-    port = runner.serve_metrics()
     if port is not None:
         host = config.metrics.host
         print(f"edge run: metrics on http://{host}:{port}/metrics", file=sys.stderr)
@@ -96,6 +99,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary = runner.run()
     finally:
         status.close()
-    print(summary_table(summary))
+    skipped = summary["skipped"]
+    if skipped["files"]:
+        print(
+            f"edge run: {skipped['files']} files of {config.source.uri} skipped, the first "
+            f"{skipped['first']}",
+            file=sys.stderr,
+        )
+    # The file first: a reader of stdout that went away (`| head`) must not cost it.
     write_json(args.json, summary)
+    print(summary_table(summary))
     return 0

@@ -77,9 +77,11 @@ def summary_table(s: Mapping[str, Any]) -> str:
             q = latency[stage]
             lines.append(f"{stage:<28}{q['p50']:>8.2f}{q['p95']:>8.2f}{q['p99']:>8.2f}")
     f = s["flagged"]
+    skipped = s.get("skipped", {}).get("files", 0)
     lines += [
         "",
-        f"dropped {s['dropped']}  reconnects {s['reconnects']}  errors {sum(s['errors'].values())}",
+        f"dropped {s['dropped']}  reconnects {s['reconnects']}  errors {sum(s['errors'].values())}"
+        + (f"  skipped {skipped} files (the first: {s['skipped']['first']})" if skipped else ""),
         _flagged_line(f),
     ]
     drift = s.get("drift", {})

@@ -155,8 +155,11 @@ class Runner:
 
     def stop(self) -> None:
         """Stop capturing; frames in flight are finished and flushed, and the run ends
-        without a last upload. Safe from a signal handler."""
+        without a last upload (one under way ends after the object in flight, within the
+        uploader's stop timeout). Safe from a signal handler."""
         self.interrupted = True
+        if self.uploader is not None:
+            self.uploader.interrupt()
         self._finish()
 
     def _finish(self) -> None:
@@ -466,6 +469,8 @@ class Runner:
             "dropped": self.capture.dropped,
             "reconnects": self.capture.reconnects,
             "errors": dict(self.counts.errors),
+            # Files of an image directory that were not frames, and the first one's reason.
+            "skipped": {"files": self.capture.skipped, "first": self.capture.first_skipped},
             "flagged": self._flagged_summary(buffer),
             "drift": self._drift_summary(),
             "buffer": buffer,

@@ -3,6 +3,8 @@ Prometheus endpoint (with ``/healthz``) while it runs, and as the summary when i
 
 from __future__ import annotations
 
+import socketserver
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -16,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from edge.config import Section, within
+from edge.errors import ConfigError
 from edge.runtime.analyze import Result
 
 #: Stages of a frame, in order. ``overhead`` is the loop's own share: everything except the
@@ -31,6 +34,8 @@ STAGES = (
     "overhead",
     "total",
 )
+#: Seconds a scraper's connection may stay silent before it is closed.
+REQUEST_TIMEOUT = 10.0
 #: Buckets in seconds: 50 µs to 2.5 s.
 BUCKETS = (5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5)
 LiveValues = Callable[[], Mapping[str, Mapping[str, float]]]
@@ -135,7 +140,16 @@ class Telemetry:
                 return [why.encode() + b"\n"]
             return metrics(environ, start)  # type: ignore[no-any-return]
 
-        self._server = make_server(host, port, app, handler_class=_QuietHandler)
+        try:
+            self._server = make_server(
+                host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"metrics.port: cannot listen on {host}:{port}: {exc.strerror or exc} "
+                "(another edge run? give another --metrics-port, 0 for any free one, or "
+                "--no-metrics)"
+            ) from None
         threading.Thread(
             target=self._server.serve_forever, name="edge-metrics", daemon=True
         ).start()
@@ -148,7 +162,24 @@ class Telemetry:
             self._server = None
 
 
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    """A thread per connection: one scraper that connects and says nothing must not keep
+    ``/metrics`` and ``/healthz`` from everyone else. Daemon threads, not joined on close:
+    a stuck client never holds up the end of a run."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # a client that timed out or hung up: its loss, not news for the log
+        super().handle_error(request, client_address)
+
+
 class _QuietHandler(WSGIRequestHandler):
+    # The socket's timeout: a connection silent this long is closed, and its thread ends.
+    timeout = REQUEST_TIMEOUT
+
     def log_message(self, format: str, *args: Any) -> None:
         pass  # a scrape every few seconds is not news
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from edge.cli_support import write_json
+from edge.cli_support import check_writable, write_json
 from edge.errors import UsageError
 from edge.records import Outbox
 from edge.upload.config import UploadConfig, default_target
@@ -78,6 +78,7 @@ def cmd_upload(args: argparse.Namespace, config: UploadConfig | None = None) -> 
     config = config or UploadConfig()
     if getattr(args, "allow_insecure_http", False):
         config = msgspec.structs.replace(config, allow_insecure_http=True)
+    check_writable(args.json)  # the counts of an upload are not to be lost after it
     uri = args.upload or config.target or default_target(args.data_dir)
     target = open_target(uri, config)
     try:
@@ -99,6 +100,7 @@ def _once(uploader: Uploader, json_path: Path | None) -> int:
         report = {}
     counters = uploader.counters()
     doc = _document(uploader, counters, report, error)
+    write_json(json_path, doc)  # first: a reader of stdout that went away must not cost it
     if error is None:
         print(
             f"uploaded {report['records']} records ({report['objects']} objects, "
@@ -112,7 +114,6 @@ def _once(uploader: Uploader, json_path: Path | None) -> int:
             "uploaded before that, the rest stay in the buffer",
             file=sys.stderr,
         )
-    write_json(json_path, doc)
     # An unreachable store is not bad input (2) and not a bug (a traceback): plain failure.
     return 0 if error is None else 1
 

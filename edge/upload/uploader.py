@@ -29,7 +29,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -157,6 +156,8 @@ class Uploader:
         self._lock = threading.Lock()  # counters and state
         self._drain_lock = threading.Lock()  # one drain at a time (thread, --once, trigger)
         self._stopping = threading.Event()
+        # After stop() or interrupt(): when the PUTs in flight are left to end by themselves.
+        self._give_up_at = 0.0
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._throttle = _Throttle(self._config.bandwidth, self._stopping)
@@ -195,8 +196,12 @@ class Uploader:
 
     def upload_once(self) -> UploadReport:
         """Drain the outbox now, ignoring the window; raises StoreError when the store fails
-        (what was confirmed before stays confirmed)."""
-        return self._attempt(respect_window=False)
+        (what was confirmed before stays confirmed). After :meth:`interrupt` it returns what
+        was done until then."""
+        try:
+            return self._attempt(respect_window=False)
+        except _Stopping:
+            return UploadReport()  # another drain held the outbox until the interrupt
 
     def start(self) -> None:
         """Upload every ``interval`` (within the window) on a daemon thread."""
@@ -212,15 +217,24 @@ class Uploader:
             self._forced = True
         self._wake.set()
 
-    def stop(self, timeout: float = 5.0) -> bool:
-        """Stop after the PUT in flight (bounded by the timeouts); True if the thread ended.
-        An unfinished batch stays in the journal for the next run."""
+    def interrupt(self, timeout: float = 5.0) -> None:
+        """End the drain in progress (the thread's or :meth:`upload_once`'s) after the PUTs in
+        flight, or after ``timeout`` seconds if they take longer: those are left to end by
+        themselves on daemon threads. Returns at once; safe from a signal handler. An
+        unfinished batch stays in the journal for the next run."""
+        self._give_up_at = time.monotonic() + timeout
         self._stopping.set()
         self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop after the PUT in flight (bounded by ``timeout``); True if the thread ended.
+        An unfinished batch stays in the journal for the next run."""
+        self.interrupt(timeout)
         thread = self._thread
         if thread is None:
             return True
-        thread.join(timeout)
+        # The drain gives up on its PUTs at ``timeout``; a moment more for it to return.
+        thread.join(timeout + 1.0)
         if thread.is_alive():
             log.warning("upload: a PUT still running after %.1f s; left to end by itself", timeout)
             return False
@@ -301,7 +315,12 @@ class Uploader:
             log.debug("upload to %s: %s", uri, state)
 
     def _attempt(self, *, respect_window: bool) -> UploadReport:
-        with self._drain_lock:
+        # Not a plain `with`: a drain stuck on a stalled store must not keep an interrupt
+        # from ending this one.
+        while not self._drain_lock.acquire(timeout=0.1):
+            if self._stopping.is_set():
+                raise _Stopping
+        try:
             with self._lock:
                 if self._state not in ("offline", "error"):
                     self._state = "uploading"
@@ -320,6 +339,8 @@ class Uploader:
                 self._c["last_success"] = time.time()
             self._set_state("idle", failed=failed)
             return report
+        finally:
+            self._drain_lock.release()
 
     def _failed(self, exc: Exception, message: str) -> None:
         with self._lock:
@@ -335,7 +356,10 @@ class Uploader:
         while not self._stopping.is_set():
             if respect_window and self._window and not self._window.contains(self._now()):
                 break
-            report, more = self._batch()
+            try:
+                report, more = self._batch()
+            except _Stopping:
+                break  # the batch stays in the journal; the next drain finishes it
             total += report
             if not more:
                 self._update_backlog(None)
@@ -439,22 +463,12 @@ class Uploader:
         return len(image) + len(side)
 
     def _put_records(self, records: list[Stored]) -> tuple[list[Stored], UploadReport]:
-        abort = threading.Event()
-        results: list[int | None] = []
-        error: BaseException | None = None
-        with ThreadPoolExecutor(self._config.parallel, thread_name_prefix="edge-put") as pool:
-            futures = [pool.submit(self._put_record, r, abort) for r in records]
-            for f in futures:
-                try:
-                    results.append(f.result())
-                except BaseException as exc:
-                    # Let the PUTs in flight finish, start no more; report the first failure.
-                    abort.set()
-                    results.append(None)
-                    if error is None or isinstance(error, _Stopping):
-                        error = exc
-        if error is not None:
-            raise error
+        outcomes = self._in_parallel(self._put_record, records)
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        if errors:
+            # The first real failure, rather than the _Stopping of the PUTs it cancelled.
+            raise next((e for e in errors if not isinstance(e, _Stopping)), errors[0])
+        results: list[int | None] = [o for o in outcomes if not isinstance(o, BaseException)]
         confirmed = [r for r, n in zip(records, results, strict=True) if n is not None]
         unreadable = [r.id for r, n in zip(records, results, strict=True) if n is None]
         if unreadable:
@@ -465,6 +479,51 @@ class Uploader:
         return confirmed, UploadReport(
             objects=2 * len(confirmed), bytes=sent, unreadable=len(unreadable)
         )
+
+    def _in_parallel(
+        self, put: Callable[[Stored, threading.Event], int | None], records: list[Stored]
+    ) -> list[int | BaseException | None]:
+        """``put`` of each record on ``parallel`` daemon threads: each record's outcome, its
+        result or its exception. After the first failure no more PUTs start. After a stop,
+        the PUTs in flight get until the stop's timeout, then are left to end by themselves:
+        daemon threads, so that a stalled store cannot keep the process from exiting (a
+        thread pool's workers are joined at exit)."""
+        abort = threading.Event()
+        outcomes: list[int | BaseException | None] = [_Stopping() for _ in records]
+        todo = iter(enumerate(records))
+        lock = threading.Lock()
+        finished = threading.Event()
+        workers = min(self._config.parallel, len(records))
+        running = [workers]
+
+        def work() -> None:
+            try:
+                while True:
+                    with lock:
+                        i, record = next(todo, (-1, None))
+                    if record is None:
+                        return
+                    try:
+                        outcomes[i] = put(record, abort)
+                    except BaseException as exc:
+                        abort.set()  # let the PUTs in flight finish, start no more
+                        outcomes[i] = exc
+            finally:
+                with lock:
+                    running[0] -= 1
+                    if running[0] == 0:
+                        finished.set()
+
+        if not records:
+            return []
+        for n in range(workers):
+            threading.Thread(target=work, name=f"edge-put-{n}", daemon=True).start()
+        while not finished.wait(0.1):
+            if self._stopping.is_set() and time.monotonic() >= self._give_up_at:
+                abort.set()
+                log.warning("upload: a PUT still running after the stop's timeout; left to end")
+                raise _Stopping
+        return outcomes
 
 
 __all__ = ["State", "UploadReport", "Uploader"]
