@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Debian packages the tests use (real data and real parts, see README).
-APT_PACKAGES := dataset-fashion-mnist ffmpeg systemd
+# Debian packages the tests use (real data and real parts, see README); faketime steps the
+# wall clock of a real `edge run`.
+APT_PACKAGES := dataset-fashion-mnist faketime ffmpeg systemd
 
 .PHONY: run eval calibrate-efficientnet test test-all wheel-check lint bench asan install apt clean
 

@@ -55,6 +55,7 @@ def frame(i: int, rng: random.Random, t: float) -> Flagged:
         image=img,
         frame=i,
         captured_at=t,
+        monotonic=t,
         decision="REVIEW",
         reason="confidence",
         label=("shirt", "bag", "sandal")[i % 3],

@@ -121,7 +121,7 @@ def test_prepare_step(benchmark: BenchmarkFixture, warm_runner: Runner, role: st
     backend = warm_runner.model.backend
     benchmark.group = f"loop's prepare step (view, tensor, statistics), 1080p → {backend}"
     frame = first_frame()
-    item = Frame(0, time.time(), time.perf_counter(), frame, 0.0)
+    item = Frame(0, time.time(), time.monotonic(), time.perf_counter(), frame, 0.0)
     spec = warm_runner.model.input
     quantization = warm_runner.model.input_quantization
     tolerance = baselines.input_tolerance(spec, quantization)

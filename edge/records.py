@@ -25,7 +25,10 @@ class Flagged:
 
     image: npt.NDArray[np.uint8]  # the camera frame as captured: H×W×3 BGR or H×W grey
     frame: int  # frame id, counted from 0 per source
-    captured_at: float  # capture time, seconds since the Unix epoch
+    captured_at: float  # capture time, seconds since the Unix epoch: the record's date
+    # time.monotonic() at capture: what the buffer measures its windows and rate limits on.
+    # Not captured_at: an NTP step back of an hour would refuse every frame for that hour.
+    monotonic: float
     decision: FlagDecision
     reason: str  # machine-readable, e.g. "camera:dark", "ood:knn", "confidence"
     label: str  # the model's top label (not acted upon for REJECT)

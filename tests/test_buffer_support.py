@@ -51,6 +51,7 @@ def flagged(
     label: str = "shirt",
     confidence: float = 0.5,
     t: float | None = None,
+    clock: float | None = None,
     drift: str = "ok",
     dhash: int | None = None,
     size: tuple[int, int] = (160, 120),
@@ -60,6 +61,8 @@ def flagged(
         image=img,
         frame=i,
         captured_at=T0 + i if t is None else t,
+        # Unless a test sets it apart, the monotonic clock runs with the wall clock.
+        monotonic=(T0 + i if t is None else t) if clock is None else clock,
         decision=decision,  # type: ignore[arg-type]
         reason=reason,
         label=label,

@@ -383,6 +383,7 @@ def test_buffer_to_bucket_end_to_end(
                 image=frame,
                 frame=i,
                 captured_at=1_763_800_000.0 + i,
+                monotonic=float(i),
                 decision="REVIEW",
                 reason="confidence",
                 label="Coat",

@@ -242,7 +242,7 @@ def kernel_baselines(
 
         # The loop's own preprocessing step, alone: view + tensor + statistics.
         analyzer = runner.analyzer
-        item = Frame(0, time.time(), time.perf_counter(), frame, 0.0)
+        item = Frame(0, time.time(), time.monotonic(), time.perf_counter(), frame, 0.0)
         analyzer.prepare(item)
         prepare_times = []
         for _ in range(max(rounds // 2, 1)):

@@ -30,8 +30,9 @@ class RateLimit(Section):
 class BufferConfig(Section):
     """The durable buffer of flagged frames (``[buffer]``).
 
-    Sizes are bytes of encoded images on disk (the index is not counted); times are seconds of
-    capture time (``Flagged.captured_at``), so replayed sources are limited like live ones.
+    Sizes are bytes of encoded images on disk (the index is not counted); times are seconds
+    between captures on the monotonic clock (``Flagged.monotonic``), never the wall clock,
+    which NTP may step back or forward while the station runs.
     """
 
     max_bytes: int = 2_000_000_000

@@ -45,7 +45,8 @@ def priority(item: Flagged) -> float:
 
 
 class Deduplicator:
-    """Near-duplicate detection over the frames taken in the last `window` seconds.
+    """Near-duplicate detection over the frames taken in the last `window` seconds (times on
+    the monotonic clock, :attr:`Flagged.monotonic`).
 
     Two 64-bit hashes within `radius` bits agree exactly on at least one of `radius + 1`
     disjoint bands of bits (pigeonhole), so each frame is indexed by its bands and a check is
@@ -116,6 +117,10 @@ class Deduplicator:
 class RateLimiter:
     """Sliding-window limits per key: at most N frames in any minute / hour / day.
 
+    Times are on a clock that never steps (:attr:`Flagged.monotonic`): on the wall clock an
+    NTP step back of an hour puts every new take "before" the last ones, and the limit then
+    refuses everything for that hour.
+
     Each key keeps the times of its most recent takes (no more than the largest boosted limit),
     so a check is a look at the N-th most recent take per period: O(1) per frame.
     """
@@ -162,7 +167,7 @@ class Admission:
     def admit(self, item: Flagged) -> Refusal | None:
         """None when the frame may be queued, and then it counts against the limits and
         hides its near-duplicates; otherwise why not."""
-        t = item.captured_at
+        t = item.monotonic
         dhash = item.dhash & _MASK64
         if self.dedup.is_duplicate(dhash, t):
             return "duplicate"

@@ -26,7 +26,9 @@ STATES: tuple[DriftState, ...] = ("ok", "warn", "alert")
 class DriftEvent:
     """A state change of one monitor or (``monitor == "overall"``) of the whole."""
 
-    t: float  # the time passed to update() with the frame that completed the check
+    # The time passed to update() with the frame that completed the check: `edge run` passes
+    # the monotonic clock (seconds, only differences mean anything), not the wall clock.
+    t: float
     frame: int  # frames seen when it changed
     monitor: str
     previous: DriftState

@@ -81,7 +81,10 @@ class SourceConfig(Section):
 @dataclass(frozen=True, slots=True)
 class Frame:
     id: int  # counted from 0 over the whole run, across reconnects
-    t: float  # capture time, seconds since the Unix epoch
+    t: float  # capture time, seconds since the Unix epoch: for the record, never for durations
+    # time.monotonic() at capture: windows and rate limits are measured on it, since the wall
+    # clock steps (NTP, a device that boots in 1970) and would stretch or freeze them.
+    monotonic: float
     clock: float  # time.perf_counter() at capture: latencies are measured from here
     image: Image  # H×W×3 BGR or H×W grey; never written to after capture
     decode: float  # seconds spent reading and decoding it
@@ -396,9 +399,10 @@ class Capture:
                     ahead = start + self.frames / reader.fps - now
                     if ahead > 0 and self._stop.wait(ahead):
                         break
-                frame = Frame(self.frames, time.time(), time.perf_counter(), image, now - t0)
+                mono = time.monotonic()
+                frame = Frame(self.frames, time.time(), mono, time.perf_counter(), image, now - t0)
                 self.frames += 1
-                self.last_frame = time.monotonic()
+                self.last_frame = mono
                 self._put(frame, drops)
         finally:
             if reader is not None:

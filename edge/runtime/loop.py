@@ -265,7 +265,9 @@ class Runner:
         drift: DriftState = "ok"
         if self.monitor is not None:
             signals = {**result.stats, **result.scores}
-            drift = self.monitor.update(signals, result.class_id, result.decision, result.frame.t)
+            drift = self.monitor.update(
+                signals, result.class_id, result.decision, result.frame.monotonic
+            )
         t1 = time.perf_counter()
         self._results.write(result.to_json(drift))
         if result.decision != "ACCEPT":
@@ -293,6 +295,7 @@ class Runner:
             image=result.frame.image,
             frame=result.frame.id,
             captured_at=result.frame.t,
+            monotonic=result.frame.monotonic,
             decision=result.decision,  # type: ignore[arg-type]
             reason=result.reason,
             label=result.label,
