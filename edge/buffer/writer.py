@@ -115,6 +115,8 @@ def record_from_sidecar(text: str, name: str, size: int, stored_at: float) -> Ne
         image=np.zeros((1, 1), np.uint8),
         frame=int(doc["frame"]),
         captured_at=float(doc["captured_at"]),
+        # Admission (the only reader of the monotonic time) is long past for a stored record.
+        monotonic=0.0,
         decision=decision,
         reason=str(doc["reason"]),
         label=str(doc["label"]),
