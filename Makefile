@@ -85,7 +85,8 @@ bench: install
 		-p no:randomly
 
 # The core and its bindings built with AddressSanitizer + UndefinedBehaviorSanitizer in a
-# venv of their own, then the kernel tests run against that build.
+# venv of their own, then the kernel tests run against that build: preprocessing, the frame
+# statistics and scores, and every kernel at the limits of the sizes it accepts.
 ASAN_VENV := .venv-asan
 asan:
 	test -x $(ASAN_VENV)/bin/python || $(PYTHON) -m venv $(ASAN_VENV)
@@ -95,7 +96,8 @@ asan:
 	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 		ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		../$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider -c ../pyproject.toml \
-		--rootdir=.. test_preprocess.py test_preprocess_errors.py test_preprocess_threads.py
+		--rootdir=.. test_preprocess.py test_preprocess_errors.py test_preprocess_threads.py \
+		test_scores.py test_core_limits.py
 
 clean:
 	rm -rf build dist $(VENV) $(ASAN_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks

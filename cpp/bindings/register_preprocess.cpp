@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "preprocess.h"
+#include "size_limits.h"
 
 namespace py = pybind11;
 
@@ -240,9 +241,14 @@ class PyPreprocessor {
     if (!ok)
       throw py::value_error("frame of src='" + std::string(src) + "' must have shape " + expected +
                             "; got " + shape_str(a));
+    // By the shape alone, before a byte is read or a size is narrowed to int: a view may
+    // claim more memory than it has.
+    const py::ssize_t width = a.shape(1);
+    const py::ssize_t height = planar ? a.shape(0) / 3 * 2 : a.shape(0);
+    if (const auto error = edge::image_size_error("frame", width, height))
+      throw py::value_error(*error + "; got shape " + shape_str(a));
     // Pixels within a row must be packed; rows may be any (positive) distance apart, so a
     // crop of a larger frame works without a copy.
-    const py::ssize_t width = a.shape(1);
     // (A channel axis of length 1, as from gray[..., None], may have any stride.)
     const bool packed = a.strides(1) == bpp &&
                         (a.ndim() == 2 || a.shape(2) == 1 || a.strides(2) == 1) &&

@@ -11,6 +11,7 @@
 
 #include "frame_stats.h"
 #include "scores.h"
+#include "size_limits.h"
 
 namespace py = pybind11;
 
@@ -25,8 +26,10 @@ std::string shape_of(const py::array& a) {
 }
 
 // A float32 array of `ndim` dimensions with every value finite; per-frame inputs are
-// not converted, so a wrong dtype is an error rather than a silent copy.
-py::array_t<float> checked_floats(const py::object& obj, const char* arg, int ndim, bool convert) {
+// not converted, so a wrong dtype is an error rather than a silent copy. Axes from
+// `first_limited` on are at most kMaxScoreLength long (axis 0 of a batch counts frames).
+py::array_t<float> checked_floats(const py::object& obj, const char* arg, int ndim, bool convert,
+                                  int first_limited = 0) {
   if (!py::isinstance<py::array>(obj) && !convert)
     throw py::type_error(std::string(arg) + " must be a numpy.ndarray of float32");
   py::array a = py::array::ensure(obj);
@@ -34,11 +37,18 @@ py::array_t<float> checked_floats(const py::object& obj, const char* arg, int nd
   if (!convert && !a.dtype().is(py::dtype::of<float>()))
     throw py::type_error(std::string(arg) + " must have dtype float32; got " +
                          std::string(py::str(a.dtype())));
+  if (a.ndim() != ndim)
+    throw py::value_error(std::string(arg) + " must have " + std::to_string(ndim) +
+                          " dimension(s); got shape " + shape_of(a));
+  // By the shape alone, before the copy to contiguous float32: a broadcast view may claim
+  // more values than memory holds.
+  for (int axis = first_limited; axis < ndim; ++axis) {
+    const char* what = ndim == 1 ? "values" : (axis == 0 ? "rows" : "columns");
+    if (const auto error = edge::score_length_error(arg, what, a.shape(axis)))
+      throw py::value_error(*error);
+  }
   FloatArray f = FloatArray::ensure(a);
   if (!f) throw py::type_error(std::string(arg) + " must be an array of numbers");
-  if (f.ndim() != ndim)
-    throw py::value_error(std::string(arg) + " must have " + std::to_string(ndim) +
-                          " dimension(s); got shape " + shape_of(f));
   if (f.size() == 0) throw py::value_error(std::string(arg) + " is empty: shape " + shape_of(f));
   const float* p = f.data();
   for (py::ssize_t i = 0; i < f.size(); ++i)
@@ -75,6 +85,10 @@ edge::Image image_view(const py::array& a, const std::string& src, int first_dim
                           src + "'");
   }
   if (a.size() == 0) throw py::value_error("image is empty: shape " + shape_of(a));
+  // By the shape alone, before a byte is read or a size is narrowed to int.
+  if (const auto error = edge::image_size_error(first_dim ? "each image of images" : "image",
+                                                a.shape(first_dim + 1), a.shape(first_dim)))
+    throw py::value_error(*error + "; got shape " + shape_of(a));
   im.height = static_cast<int>(a.shape(first_dim));
   im.width = static_cast<int>(a.shape(first_dim + 1));
   const bool packed = a.strides(first_dim + 1) == im.channels &&
@@ -195,7 +209,7 @@ void register_scores(py::module_& m) {
       "logit_scores_batch",
       [](const py::object& logits, double temperature) {
         const float t = checked_temperature(temperature);
-        const auto l = checked_floats(logits, "logits", 2, true);
+        const auto l = checked_floats(logits, "logits", 2, true, 1);
         const py::ssize_t n = l.shape(0), c = l.shape(1);
         py::array_t<float> msp(n), energy(n), entropy(n), max_logit(n);
         py::array_t<std::int64_t> top(n);
@@ -272,7 +286,7 @@ void register_scores(py::module_& m) {
       .def(
           "score_batch",
           [](const edge::OodScorer& s, const py::object& embeddings) {
-            const auto e = checked_floats(embeddings, "embeddings", 2, true);
+            const auto e = checked_floats(embeddings, "embeddings", 2, true, 1);
             const py::ssize_t n = e.shape(0), d = e.shape(1);
             if (d != s.dim_in())
               throw py::value_error("embeddings must have " +

@@ -6,10 +6,22 @@
 #include <cmath>
 #include <vector>
 
+#include "size_limits.h"
+
 namespace edge {
 namespace {
 
 constexpr int kHashCols = 9, kHashRows = 8;
+
+// Row sums run in 32 bits, which vectorise, over runs of at most kRun pixels, each run then
+// widened: a run of bright pixels sums to at most kRun * 255^2 < 2^32 squares.
+constexpr int kRun = 1 << 16;
+static_assert(std::uint64_t{kRun} * 255 * 255 <= UINT32_MAX);
+// A hash cell's columns are summed in 32 bits over the whole cell.
+static_assert(kMaxImageSide * 255 <= UINT32_MAX);
+// The Laplacian's squares reach 1020^2 a pixel; chunks of 1024 of them fit 32 bits.
+constexpr int kLaplacianRun = 1024;
+static_assert(std::uint64_t{kLaplacianRun} * 1020 * 1020 <= UINT32_MAX);
 
 // Luma of one row of C-byte pixels. The weights sit at the colours' byte positions, so the
 // loop has no lookups and, with C a constant, the compiler vectorises the strided loads.
@@ -48,12 +60,17 @@ std::array<int, 3> luma_weights(const Image& im) {
 }  // namespace
 
 FrameStats frame_stats(const Image& im, const StatsOptions& options) {
+  // Sizes within the limits (the bindings check), so W and H fit an int; products of them
+  // are taken in 64 bits.
   const int W = im.width, H = im.height;
+  const std::size_t row_len = static_cast<std::size_t>(W);
   thread_local std::vector<std::uint8_t> rows;  // three luma rows for the Laplacian
-  if (rows.size() < static_cast<std::size_t>(3 * W)) rows.resize(static_cast<std::size_t>(3 * W));
+  if (rows.size() < 3 * row_len) rows.resize(3 * row_len);
   // Each hash cell's columns are one contiguous run: [col_start[c], col_start[c + 1]).
   std::array<int, kHashCols + 1> col_start{};
-  for (int c = 0; c <= kHashCols; ++c) col_start[static_cast<std::size_t>(c)] = (c * W + kHashCols - 1) / kHashCols;
+  for (int c = 0; c <= kHashCols; ++c)
+    col_start[static_cast<std::size_t>(c)] =
+        static_cast<int>((std::int64_t{c} * W + kHashCols - 1) / kHashCols);
 
   std::uint64_t sum = 0, sum_sq = 0, dark = 0, bright = 0;
   std::int64_t lap_sum = 0;
@@ -64,20 +81,21 @@ FrameStats frame_stats(const Image& im, const StatsOptions& options) {
   const std::array<int, 3> weight = luma_weights(im);
 
   for (int y = 0; y < H; ++y) {
-    std::uint8_t* cur = rows.data() + static_cast<std::size_t>(y % 3) * W;
+    std::uint8_t* cur = rows.data() + static_cast<std::size_t>(y % 3) * row_len;
     luma_row(im, y, weight, cur);
-    const int hy = y * kHashRows / H;
-    // 32-bit sums vectorise; a row of at most 16384 pixels cannot overflow them
-    // (16384 * 255^2 < 2^32).
-    std::uint32_t row_sum = 0, row_sq = 0, row_dark = 0, row_bright = 0;
-    for (int x = 0; x < W; ++x) {
-      const std::uint32_t v = cur[x];
-      row_sum += v;
-      row_sq += v * v;
-      row_dark += static_cast<std::uint32_t>(static_cast<int>(v) <= dark_level);
-      row_bright += static_cast<std::uint32_t>(static_cast<int>(v) >= bright_level);
+    const int hy = static_cast<int>(std::int64_t{y} * kHashRows / H);
+    for (int x0 = 0; x0 < W; x0 += kRun) {
+      const int x1 = static_cast<int>(std::min<std::int64_t>(W, std::int64_t{x0} + kRun));
+      std::uint32_t run_sum = 0, run_sq = 0, run_dark = 0, run_bright = 0;
+      for (int x = x0; x < x1; ++x) {
+        const std::uint32_t v = cur[x];
+        run_sum += v;
+        run_sq += v * v;
+        run_dark += static_cast<std::uint32_t>(static_cast<int>(v) <= dark_level);
+        run_bright += static_cast<std::uint32_t>(static_cast<int>(v) >= bright_level);
+      }
+      sum += run_sum, sum_sq += run_sq, dark += run_dark, bright += run_bright;
     }
-    sum += row_sum, sum_sq += row_sq, dark += row_dark, bright += row_bright;
     for (int c = 0; c < kHashCols; ++c) {
       const int x0 = col_start[static_cast<std::size_t>(c)], x1 = col_start[static_cast<std::size_t>(c) + 1];
       std::uint32_t s = 0;
@@ -87,13 +105,12 @@ FrameStats frame_stats(const Image& im, const StatsOptions& options) {
       counts[b] += static_cast<std::uint64_t>(x1 - x0);
     }
     if (y >= 2 && W >= 3) {  // Laplacian centred on row y - 1
-      const std::uint8_t* up = rows.data() + static_cast<std::size_t>((y - 2) % 3) * W;
-      const std::uint8_t* mid = rows.data() + static_cast<std::size_t>((y - 1) % 3) * W;
+      const std::uint8_t* up = rows.data() + static_cast<std::size_t>((y - 2) % 3) * row_len;
+      const std::uint8_t* mid = rows.data() + static_cast<std::size_t>((y - 1) % 3) * row_len;
       std::int64_t s = 0;
       std::uint64_t sq = 0;
-      // Squares reach 1020^2 a pixel: summed in 32 bits over chunks of 1024, then widened.
-      for (int x0 = 1; x0 < W - 1; x0 += 1024) {
-        const int x1 = std::min(W - 1, x0 + 1024);
+      for (int x0 = 1; x0 < W - 1; x0 += kLaplacianRun) {
+        const int x1 = std::min(W - 1, x0 + kLaplacianRun);
         std::int32_t cs = 0;
         std::uint32_t csq = 0;
         for (int x = x0; x < x1; ++x) {

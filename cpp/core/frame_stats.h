@@ -30,7 +30,8 @@ struct StatsOptions {
 };
 
 // Luma is ITU-R BT.601 in OpenCV's fixed point, so a grey image from cv::cvtColor gives
-// the same figures. Images need at least 1x1 pixels; sharpness is 0 below 3x3.
+// the same figures. Images need at least 1x1 pixels and at most the limits of size_limits.h
+// (the bindings check); sharpness is 0 below 3x3.
 FrameStats frame_stats(const Image& image, const StatsOptions& options);
 
 // Bits that differ between two hashes: 0 for the same picture, about 32 for unrelated ones.

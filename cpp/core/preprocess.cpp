@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels.h"
+#include "size_limits.h"
 
 namespace edge {
 
@@ -360,9 +361,9 @@ void resample_separable(const Preprocessor::Plan& plan, const Frame& frame, int 
 }  // namespace
 
 Preprocessor::Preprocessor(const PreprocessSpec& spec) : spec_(spec) {
-  if (spec.out_w < 1 || spec.out_h < 1 || spec.out_w > kMaxSide || spec.out_h > kMaxSide)
+  if (spec.out_w < 1 || spec.out_h < 1 || spec.out_w > kMaxOutputSide || spec.out_h > kMaxOutputSide)
     throw std::invalid_argument("size must be two positive integers up to " +
-                                std::to_string(kMaxSide));
+                                std::to_string(kMaxOutputSide));
   const bool integer_out = spec.dtype != DType::F32;
   if (!(std::isfinite(spec.scale) && spec.scale > 0.f))
     throw std::invalid_argument("scale must be a positive finite number");
@@ -515,7 +516,7 @@ void Preprocessor::run(const Frame& frame, const Rect& roi, void* out) const {
   if (plan.copy) {
     const std::size_t row_bytes = static_cast<std::size_t>(W) * p.out_channels;
     for (int y = 0; y < H; ++y)
-      std::memcpy(static_cast<std::uint8_t*>(out) + y * row_bytes,
+      std::memcpy(static_cast<std::uint8_t*>(out) + static_cast<std::size_t>(y) * row_bytes,
                   source_row(frame, y0 + y, x0, W, nullptr), row_bytes);
     return;
   }

@@ -47,6 +47,7 @@ struct PreprocessSpec {
 
 // A frame in memory: rows of bytes, `stride` bytes apart. For NV12 and I420 the
 // chroma rows follow the `height` luma rows with the same stride (OpenCV's layout).
+// Its size lies within the limits of size_limits.h (the binding checks).
 struct Frame {
   const std::uint8_t* data = nullptr;
   int width = 0, height = 0;
