@@ -302,7 +302,7 @@ class PyPreprocessor {
 }  // namespace
 
 void register_preprocess(py::module_& m) {
-  m.attr("MAX_SIDE") = edge::kMaxSide;
+  m.attr("MAX_SIDE") = edge::kMaxOutputSide;
   py::class_<PyPreprocessor>(m, "Preprocessor")
       .def(py::init<const py::object&, const py::object&, const py::object&, const py::object&,
                     const py::object&, const py::object&, const py::object&, const py::object&,

@@ -20,9 +20,6 @@ enum class DType { U8, I8, F32 };
 enum class Resize { Area, Bilinear };
 enum class Fit { Stretch, Letterbox, Crop };
 
-// The largest output side a Preprocessor makes (and so the largest model input it feeds).
-constexpr int kMaxSide = 1 << 15;
-
 struct Rect {
   int x = 0, y = 0, w = 0, h = 0;
 };

@@ -42,7 +42,7 @@ MODEL_SUFFIXES = frozenset(RUNTIME_SUFFIXES.values())
 OUTPUT_KEYS = ("logits", "embedding")
 
 _HASH_CHUNK = 1 << 20
-#: The largest input side the C++ preprocessor makes (``kMaxSide`` in cpp/core/preprocess.h).
+#: The largest input side the C++ preprocessor makes (``kMaxOutputSide`` in cpp/core/size_limits.h).
 MAX_INPUT_SIDE: int = _core.MAX_SIDE
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FIX = "fix the manifest or rebuild the model directory with its build script"
