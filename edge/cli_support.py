@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edge.errors import UsageError
+from edge.model.backends import BACKEND_CHOICES
 
 T = TypeVar("T")
-
-#: ``--backend``: the runtimes a model can run on (``auto`` picks the first one installed).
-BACKEND_CHOICES = ("auto", "onnx", "tflite")
 
 
 def add_backend_argument(p: argparse.ArgumentParser, default: str | None = "auto") -> None:

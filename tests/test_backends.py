@@ -512,3 +512,9 @@ def test_tflite_input_is_written_in_place(source_dir: Path, frames: np.ndarray) 
     scale, zero_point = logits["quantization"]
     raw = interpreter.get_tensor(logits["index"]).astype(np.float32)
     np.testing.assert_allclose(via_view, (raw[0] - zero_point) * scale, rtol=1e-6)
+
+
+def test_the_backend_choices_are_the_registry_and_auto() -> None:
+    from edge.model.backends import BACKEND_CHOICES, BACKEND_NAMES
+
+    assert ("auto", *BACKEND_NAMES) == BACKEND_CHOICES

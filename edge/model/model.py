@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, cast
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +25,14 @@ import numpy.typing as npt
 from edge.config import Section, within
 from edge.defaults import BUNDLED_MODEL
 from edge.errors import BackendUnavailable, ModelError
-from edge.model.backends import BACKEND_NAMES, Backend, Outputs, Session, get_backend
+from edge.model.backends import (
+    BACKEND_NAMES,
+    Backend,
+    BackendChoice,
+    Outputs,
+    Session,
+    get_backend,
+)
 from edge.model.manifest import InputSpec, Manifest, ModelFile
 from edge.model.preprocess import DType, Preprocessor, Src
 
@@ -41,7 +48,7 @@ class ModelConfig(Section):
 
     #: The model directory (default: the bundled production-line model).
     path: str = str(BUNDLED_MODEL)
-    backend: Literal["auto", "onnx", "tflite"] = "auto"
+    backend: BackendChoice = "auto"
     #: Threads of the runtime's own pool; None lets the runtime choose.
     threads: int | None = 1
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import importlib
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,11 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "tflite": ("edge.model.backends.tflite", "TFLiteBackend"),
 }
 BACKEND_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+#: What a user may ask for: a backend by name, or ``auto`` (the first one installed).
+BackendChoice = Literal["auto", "onnx", "tflite"]
+BACKEND_CHOICES: tuple[str, ...] = get_args(BackendChoice)
+# One list of names: the registry and the choices offered to users must not drift apart.
+assert ("auto", *BACKEND_NAMES) == BACKEND_CHOICES
 
 
 class Session(abc.ABC):
@@ -140,8 +145,10 @@ def as_float32(
 
 
 __all__ = [
+    "BACKEND_CHOICES",
     "BACKEND_NAMES",
     "Backend",
+    "BackendChoice",
     "Fill",
     "Outputs",
     "Session",
