@@ -35,8 +35,9 @@ void vertical_q16(float* out, std::uint16_t* /*acc*/, const std::uint8_t* const*
   }
 }
 
-// Source channel of output colour c.
-int channel_of(int c, bool reversed) { return reversed ? 2 - c : c; }
+// Source channel of output colour c; a single channel has no order to reverse (the plan
+// asks for `reversed` with grey sources too).
+int channel_of(int c, int channels, bool reversed) { return reversed && channels > 1 ? 2 - c : c; }
 
 // Vector k of a tap covers pixels start + k * P .. + P - 1 (P = kLanes / channels), with
 // weights lane_weights[(first + k) * P + p].
@@ -52,7 +53,7 @@ void horizontal(float* out, const float* acc, int channels, bool reversed, const
         for (int p = 0; p < P; ++p) {
           const std::ptrdiff_t pixel = t.start + k * P + p;
           const float weight = lane_weights[static_cast<std::ptrdiff_t>(t.first + k) * P + p];
-          sum += weight * acc[pixel * channels + channel_of(c, reversed && channels > 1)];
+          sum += weight * acc[pixel * channels + channel_of(c, channels, reversed)];
         }
       }
       out[static_cast<std::ptrdiff_t>(x) * colours + c] = sum;
@@ -66,7 +67,7 @@ void pair_row(float* out, const std::uint8_t* row, const std::uint8_t* /*ahead*/
   for (int x = 0; x < out_w; ++x) {
     const std::uint8_t* left = row + taps.left[x];
     for (int c = 0; c < planes; ++c) {
-      const int ch = channel_of(c, reversed);
+      const int ch = channel_of(c, channels, reversed);
       const float l = taps.left_weight[x] * static_cast<float>(left[ch]);
       const float r = taps.right_weight[x] * static_cast<float>(left[channels + ch]);
       out[static_cast<std::ptrdiff_t>(c) * out_w + x] = l + r;

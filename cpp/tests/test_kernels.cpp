@@ -175,8 +175,7 @@ TEST_CASE("horizontal matches the reference") {
     for (int out_w : widths(rng)) {
       for (int channels : {1, 3, 4}) {
         for (bool reversed : {false, true}) {
-          if (channels == 1 && reversed) continue;
-          INFO("out_w=" << out_w << " channels=" << channels << " reversed=" << reversed);
+ INFO("out_w=" << out_w << " channels=" << channels << " reversed=" << reversed);
           const int src_w = out_w + 8;
           std::vector<Tap> taps;
           for (int x = 0; x < out_w; ++x) {
@@ -219,7 +218,8 @@ TEST_CASE("pair_row matches the reference") {
       for (int channels : {1, 3, 4}) {
         for (int planes : {1, 3}) {
           for (bool reversed : {false, true}) {
-            if (channels == 1 && (planes == 3 || reversed)) continue;
+            // Grey comes with reversed too (the plan sets it by the output's order).
+            if (channels == 1 && planes == 3) continue;
             INFO("out_w=" << out_w << " channels=" << channels << " planes=" << planes
                           << " reversed=" << reversed);
             const int src_w = std::max(2, out_w / 2 + uniform(rng, 0, out_w));
