@@ -3,10 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Debian packages the tests use (real data and real parts, see README); faketime steps the
-# wall clock of a real `edge run`.
-APT_PACKAGES := dataset-fashion-mnist faketime ffmpeg systemd
+# wall clock of a real `edge run`; doctest-dev is the C++ kernel tests' framework.
+APT_PACKAGES := dataset-fashion-mnist doctest-dev faketime ffmpeg systemd
 
-.PHONY: run eval calibrate-efficientnet test test-all wheel-check lint bench asan install apt clean
+.PHONY: run eval calibrate-efficientnet ctest test test-all wheel-check lint bench asan install apt clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +52,16 @@ calibrate-efficientnet: install
 	$(MAKE) $(DATA)/photos-calibration.npz
 	$(BIN)/edge calibrate --model models/efficientnet-lite0 --data $(DATA)/photos-calibration.npz
 
-test: install apt
+# The C++ kernel tests (cpp/tests/): every kernel variant this CPU runs against the scalar
+# reference. EDGE_SANITIZE=ON builds them with ASan + UBSan (see asan).
+CTEST_DIR ?= build/ctest
+CTEST_CMAKE_ARGS ?= -DCMAKE_BUILD_TYPE=Release
+ctest: apt
+	cmake -S . -B $(CTEST_DIR) -DEDGE_BUILD_TESTS=ON $(CTEST_CMAKE_ARGS) >/dev/null
+	cmake --build $(CTEST_DIR) --target kernel_tests -j2
+	cd $(CTEST_DIR) && ctest --output-on-failure
+
+test: install apt ctest
 	$(BIN)/python -m pytest -q
 
 test-all: install apt
@@ -83,12 +92,16 @@ lint: install
 bench: install
 	$(BIN)/python -m pytest bench -q --benchmark-only --benchmark-columns=min,median,max,rounds \
 		-p no:randomly
+	$(BIN)/python bench/kernel_variants.py
 
 # The core and its bindings built with AddressSanitizer + UndefinedBehaviorSanitizer in a
-# venv of their own, then the kernel tests run against that build: preprocessing, the frame
-# statistics and scores, and every kernel at the limits of the sizes it accepts.
+# venv of their own, then the kernel tests run against that build: the C++ tests of every
+# variant, then preprocessing, the frame statistics and scores, and every kernel at the
+# limits of the sizes it accepts.
 ASAN_VENV := .venv-asan
 asan:
+	$(MAKE) ctest CTEST_DIR=build/ctest-asan \
+		CTEST_CMAKE_ARGS="-DEDGE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
 	test -x $(ASAN_VENV)/bin/python || $(PYTHON) -m venv $(ASAN_VENV)
 	$(ASAN_VENV)/bin/pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.13"
 	$(ASAN_VENV)/bin/pip install --quiet --no-build-isolation ".[test]" \

@@ -13,7 +13,8 @@ __version__ = "0.1.0"
 
 
 def active_isa() -> str:
-    """The variant of the C++ hot loops in use: ``"avx2"`` or ``"baseline"``."""
+    """The variant of the C++ hot loops in use: ``"scalar"`` (the plain reference),
+    ``"baseline"``, ``"avx2"``, ``"neon"`` or ``"dotprod"``; ``EDGE_ISA`` forces one."""
     return _core.active_isa()
 
 

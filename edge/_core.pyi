@@ -6,6 +6,7 @@ import numpy.typing as npt
 MAX_SIDE: int
 
 def active_isa() -> str: ...
+def runnable_isas() -> list[str]: ...
 
 class Preprocessor:
     def __init__(

@@ -534,9 +534,10 @@ def isa_extremes() -> list[tuple[dict[str, Any], np.ndarray]]:
     return cases
 
 
-def test_baseline_variant_agrees_with_the_default_on_extreme_shapes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("isa", ["scalar", "baseline"])
+def test_forced_variant_agrees_with_the_default_on_extreme_shapes(tmp_path: Path, isa: str) -> None:
     cases = isa_extremes()
-    # The scorer's int8 rows are multiplied by AVX2 or baseline code: a long row of each.
+    # The scorer's int8 rows are multiplied by each variant's code: a long row of each.
     rng = np.random.default_rng(5)
     ood = ood_inputs(rng, 2**16 + 3, 5, 3, 4)
     embedding = rng.normal(size=2**16 + 3).astype(np.float32)
@@ -555,14 +556,14 @@ def test_baseline_variant_agrees_with_the_default_on_extreme_shapes(tmp_path: Pa
             str(tmp_path / "outputs.npz"),
             str(tmp_path / "ood.npz"),
         ],
-        env={**os.environ, "EDGE_ISA": "baseline"},
+        env={**os.environ, "EDGE_ISA": isa},
         capture_output=True,
         text=True,
         check=False,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "baseline"
+    assert result.stdout.strip() == isa
     baseline = np.load(tmp_path / "outputs.npz")
     for i, (kwargs, frame) in enumerate(cases):
         default = edge.preprocess(frame, **kwargs)

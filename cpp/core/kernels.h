@@ -1,10 +1,16 @@
 // Internal to the core: the hot loops (preprocessing, and the dot products of the OOD
-// scores), compiled once per instruction set (kernels_baseline.cpp, kernels_avx2.cpp) and
-// chosen at run time (dispatch.cpp).
+// scores) as one table per variant, chosen once per process at run time (dispatch.cpp):
+//   scalar    kernels_scalar.cpp: plain loops, not vectorised; the reference every other
+//             variant is tested against (cpp/tests/)
+//   baseline  kernels.inl for the target's base ISA (SSE2 on x86-64, ASIMD on AArch64)
+//   avx2      kernels.inl with AVX2+FMA (x86-64)
+//   neon      kernels.inl with its NEON intrinsic paths (AArch64)
+//   dotprod   neon, with the int8 rows on SDOT (AArch64 with ARMv8.2 dot product)
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "preprocess.h"
 
@@ -41,6 +47,7 @@ struct PairTaps {
 // Filtered rows hold 1, 3 or 4 channels per pixel. The output colours are channels 0, 1, 2
 // in that order, or 2, 1, 0 when `reversed` (BGR to RGB and back); alpha is dropped.
 struct Kernels {
+  const char* name;
   // Floats per vector of the horizontal pass (8 with AVX2, 4 otherwise).
   int lanes;
   // acc[i] = sum_k w[k] * rows[k][i] for i < n.
@@ -77,15 +84,35 @@ struct Kernels {
   // y[r] = dot(A[r, 0:row_len(r)], x) for r < rows; A row-major with `cols` columns, and
   // row_len(r) = cols, or r + 1 when `lower` (a lower-triangular matrix).
   void (*matvec)(float* y, const float* A, int rows, int cols, const float* x, bool lower);
+  // y[r] = scales[r] * dot(codes[r, :], x) for r < rows; codes row-major, `cols` per row.
+  void (*int8_rows)(float* y, const std::int8_t* codes, const float* scales, int rows, int cols,
+                    const float* x);
 };
 
+// Each variant's table; only those built for the target exist (variants() lists them).
+namespace scalar {
+extern const Kernels kernels;
+}
 namespace baseline {
 extern const Kernels kernels;
 }
 namespace avx2 {
 extern const Kernels kernels;
 }
+namespace neon {
+extern const Kernels kernels;
+}
+namespace dotprod {
+extern const Kernels kernels;
+}
 
+// The table in use: EDGE_ISA's variant, else the fastest this CPU runs.
 const Kernels& kernels();
+
+// The variants built into this library that this CPU can run, slowest first. Tests loop
+// over them; the error for a bad EDGE_ISA names them.
+std::vector<const Kernels*> runnable_variants();
+// Every variant name the library knows, built for this target or not.
+const char* const* known_variants();
 
 }  // namespace edge::detail

@@ -1,5 +1,9 @@
-// The hot loops of preprocessing, written once as plain loops the compiler vectorises.
-// Included inside a namespace by each per-ISA translation unit; no includes here.
+// The hot loops, written once as plain loops the compiler vectorises, with intrinsic paths
+// where it does not find the instructions by itself: AVX2 (__AVX2__, kernels_avx2.cpp),
+// NEON (EDGE_NEON_INTRINSICS, kernels_neon.cpp) and SDOT (EDGE_NEON_DOTPROD,
+// kernels_dotprod.cpp). Included inside a namespace by each per-variant translation unit,
+// which defines EDGE_VARIANT (its name); no includes here. The plain reference is
+// kernels_scalar.cpp.
 
 namespace {
 
@@ -74,6 +78,39 @@ int vertical_q16_strips(float* __restrict out, const std::uint8_t* const* rows,
 }
 #endif
 
+#if defined(EDGE_NEON_INTRINSICS)
+// The same strips on NEON, 32 columns each: (x << 8) * w >> 16 == x * w >> 8, which a
+// widening multiply and a narrowing shift give exactly, so the result equals the plain loop's.
+int vertical_q16_strips(float* __restrict out, const std::uint8_t* const* rows,
+                        const std::uint16_t* w, int nrows, int n) {
+  const float32x4_t unit = vdupq_n_f32(1.f / 256.f);
+  auto term = [](uint16x8_t x, std::uint16_t wk) {
+    return vcombine_u16(vshrn_n_u32(vmull_n_u16(vget_low_u16(x), wk), 8),
+                        vshrn_n_u32(vmull_n_u16(vget_high_u16(x), wk), 8));
+  };
+  auto store8 = [&](float* dst, uint16x8_t sums) {
+    vst1q_f32(dst, vmulq_f32(vcvtq_f32_u32(vmovl_u16(vget_low_u16(sums))), unit));
+    vst1q_f32(dst + 4, vmulq_f32(vcvtq_f32_u32(vmovl_u16(vget_high_u16(sums))), unit));
+  };
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    uint16x8_t s0 = vdupq_n_u16(0), s1 = s0, s2 = s0, s3 = s0;
+    for (int k = 0; k < nrows; ++k) {
+      const uint8x16_t a = vld1q_u8(rows[k] + i), b = vld1q_u8(rows[k] + i + 16);
+      s0 = vaddq_u16(s0, term(vmovl_u8(vget_low_u8(a)), w[k]));
+      s1 = vaddq_u16(s1, term(vmovl_u8(vget_high_u8(a)), w[k]));
+      s2 = vaddq_u16(s2, term(vmovl_u8(vget_low_u8(b)), w[k]));
+      s3 = vaddq_u16(s3, term(vmovl_u8(vget_high_u8(b)), w[k]));
+    }
+    store8(out + i, s0);
+    store8(out + i + 8, s1);
+    store8(out + i + 16, s2);
+    store8(out + i + 24, s3);
+  }
+  return i;
+}
+#endif
+
 // Columns [from, n), portably: rows go in pairs, each pair its own loop with restrict
 // pointers (left to itself, GCC fuses the row loop into a scalar one); `acc` holds the
 // partial sums on the way and the last sweep writes float pixel units straight to `out`.
@@ -138,7 +175,7 @@ void vertical_q16_columns(float* __restrict out, std::uint16_t* __restrict acc,
 void vertical_q16(float* out, std::uint16_t* acc, const std::uint8_t* const* rows,
                   const std::uint16_t* w, int nrows, int n) {
   int from = 0;
-#if defined(__AVX2__)
+#if defined(__AVX2__) || defined(EDGE_NEON_INTRINSICS)
   from = vertical_q16_strips(out, rows, w, nrows, n);
 #endif
   vertical_q16_columns(out, acc, rows, w, nrows, from, n);
@@ -273,12 +310,55 @@ int pair_row_avx2(float* __restrict out, const std::uint8_t* row, const std::uin
 }
 #endif
 
+#if defined(EDGE_NEON_INTRINSICS)
+// Four output pixels at a time, as the AVX2 path does eight: each pixel's 8 bytes from its
+// left pixel, two pixels to a 128-bit register, then a table lookup per channel picks the
+// left and right values as 32-bit integers (index 0xff reads as zero). Returns how many
+// pixels it did: a multiple of 4, and only pixels whose 8 bytes lie inside the row.
+template <int C, bool Reversed>
+int pair_row_neon(float* __restrict out, const std::uint8_t* row, const std::uint8_t* ahead,
+                  int row_bytes, int planes, const PairTaps& taps, int out_w) {
+  int n = out_w;
+  while (n > 0 && taps.left[n - 1] + 8 > row_bytes) --n;
+  n &= ~3;
+  uint8x16_t pick[3];
+  for (int c = 0; c < planes; ++c) {
+    const int channel = Reversed ? 2 - c : c;
+    const int l = channel, r = C + channel;
+    // Lanes: left of pixel 0, left of pixel 1, right of pixel 0, right of pixel 1.
+    const std::uint8_t bytes[16] = {
+        static_cast<std::uint8_t>(l), 0xff, 0xff, 0xff, static_cast<std::uint8_t>(8 + l), 0xff, 0xff, 0xff,
+        static_cast<std::uint8_t>(r), 0xff, 0xff, 0xff, static_cast<std::uint8_t>(8 + r), 0xff, 0xff, 0xff};
+    pick[c] = vld1q_u8(bytes);
+  }
+  for (int x = 0; x < n; x += 4) {
+    const int* at = taps.left + x;
+    if (ahead != nullptr) prefetch_span(ahead, at[0], at[3] + 8);
+    const uint8x16_t first = vcombine_u8(vld1_u8(row + at[0]), vld1_u8(row + at[1]));
+    const uint8x16_t second = vcombine_u8(vld1_u8(row + at[2]), vld1_u8(row + at[3]));
+    const float32x4_t wl = vld1q_f32(taps.left_weight + x);
+    const float32x4_t wr = vld1q_f32(taps.right_weight + x);
+    for (int c = 0; c < planes; ++c) {
+      const uint32x4_t a = vreinterpretq_u32_u8(vqtbl1q_u8(first, pick[c]));
+      const uint32x4_t b = vreinterpretq_u32_u8(vqtbl1q_u8(second, pick[c]));
+      const float32x4_t l = vcvtq_f32_u32(vcombine_u32(vget_low_u32(a), vget_low_u32(b)));
+      const float32x4_t r = vcvtq_f32_u32(vcombine_u32(vget_high_u32(a), vget_high_u32(b)));
+      vst1q_f32(out + static_cast<std::ptrdiff_t>(c) * out_w + x,
+                vfmaq_f32(vmulq_f32(wl, l), wr, r));
+    }
+  }
+  return n;
+}
+#endif
+
 template <int C, bool Reversed>
 void pair_row_c(float* __restrict out, const std::uint8_t* row, const std::uint8_t* ahead,
                 int row_bytes, int planes, const PairTaps& taps, int out_w) {
   int x = 0;
 #if defined(__AVX2__)
   x = pair_row_avx2<C, Reversed>(out, row, ahead, row_bytes, planes, taps, out_w);
+#elif defined(EDGE_NEON_INTRINSICS)
+  x = pair_row_neon<C, Reversed>(out, row, ahead, row_bytes, planes, taps, out_w);
 #endif
   if (ahead != nullptr && x < out_w) prefetch_span(ahead, taps.left[x], row_bytes);
   for (; x < out_w; ++x) {
@@ -444,7 +524,121 @@ void matvec(float* y, const float* A, int rows, int cols, const float* x, bool l
     y[r] = dot(A + static_cast<std::ptrdiff_t>(r) * cols, x, lower ? r + 1 : cols);
 }
 
+// y[r] = scales[r] * dot(codes[r, :], x). The plain loop in eight float lanes: without
+// -ffast-math the compiler may not reorder a float sum, so it will not vectorise a single sum.
+[[maybe_unused]] float int8_dot_lanes(const std::int8_t* __restrict codes,
+                                      const float* __restrict x, int n) {
+  float lanes[8] = {};  // independent sums, which the compiler vectorises
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) lanes[j] += static_cast<float>(codes[i + j]) * x[i + j];
+  float dot = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) +
+              ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+  for (; i < n; ++i) dot += static_cast<float>(codes[i]) * x[i];
+  return dot;
+}
+
+#if defined(__AVX2__)
+// Sixteen codes widened to two vectors of floats per step. GCC does not find the widening
+// instructions from generic vector code, hence the intrinsics.
+float int8_dot(const std::int8_t* codes, const float* x, int n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i));
+    const __m256 lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    const __m256 hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(c, 8)));
+    s0 = _mm256_fmadd_ps(lo, _mm256_loadu_ps(x + i), s0);
+    s1 = _mm256_fmadd_ps(hi, _mm256_loadu_ps(x + i + 8), s1);
+  }
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(_mm256_add_ps(s0, s1)),
+                              _mm256_extractf128_ps(_mm256_add_ps(s0, s1), 1));
+  const __m128 pairs = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  float dot = _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)));
+  for (; i < n; ++i) dot += static_cast<float>(codes[i]) * x[i];
+  return dot;
+}
+#elif defined(EDGE_NEON_INTRINSICS)
+// Sixteen codes widened (s8 -> s16 -> s32 -> f32) into four fused multiply-add chains.
+float int8_dot(const std::int8_t* codes, const float* x, int n) {
+  float32x4_t s0 = vdupq_n_f32(0.f), s1 = s0, s2 = s0, s3 = s0;
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const int8x16_t c = vld1q_s8(codes + i);
+    const int16x8_t lo = vmovl_s8(vget_low_s8(c)), hi = vmovl_s8(vget_high_s8(c));
+    s0 = vfmaq_f32(s0, vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))), vld1q_f32(x + i));
+    s1 = vfmaq_f32(s1, vcvtq_f32_s32(vmovl_s16(vget_high_s16(lo))), vld1q_f32(x + i + 4));
+    s2 = vfmaq_f32(s2, vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))), vld1q_f32(x + i + 8));
+    s3 = vfmaq_f32(s3, vcvtq_f32_s32(vmovl_s16(vget_high_s16(hi))), vld1q_f32(x + i + 12));
+  }
+  float dot = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+  for (; i < n; ++i) dot += static_cast<float>(codes[i]) * x[i];
+  return dot;
+}
+#else
+float int8_dot(const std::int8_t* codes, const float* x, int n) {
+  return int8_dot_lanes(codes, x, n);
+}
+#endif
+
+#if defined(EDGE_NEON_DOTPROD)
+// SDOT multiplies int8 by int8, so x is quantized once per call to 15 bits, q = round(x / s)
+// with |q| <= 16383, and split as q = 128 * hi + lo (hi in [-128, 127], lo in [0, 127]): two
+// SDOTs per 16 codes give dot(codes, q) exactly. The only error is x's rounding, at most
+// s / 2 per element: |y - exact| <= scales[r] * sum|codes[r, :]| * s / 2 (cpp/tests check it).
+// Sums stay in int32 for 8192 columns (per lane at most 2048 * 127 * 128 < 2^31), then move
+// to int64.
+void int8_rows(float* y, const std::int8_t* codes, const float* scales, int rows, int cols,
+               const float* x) {
+  float largest = 0.f;
+  for (int i = 0; i < cols; ++i) largest = std::max(largest, std::fabs(x[i]));
+  if (!(largest > 0.f) || !std::isfinite(largest)) {
+    // All zeros (or non-finite values, which integers cannot carry): the float path.
+    for (int r = 0; r < rows; ++r)
+      y[r] = int8_dot(codes + static_cast<std::ptrdiff_t>(r) * cols, x, cols) * scales[r];
+    return;
+  }
+  const float step = largest / 16383.f;
+  thread_local std::vector<std::int8_t> hi, lo;
+  hi.resize(static_cast<std::size_t>(cols));
+  lo.resize(static_cast<std::size_t>(cols));
+  for (int i = 0; i < cols; ++i) {
+    int q = static_cast<int>(std::lrint(x[i] / step));
+    q = std::min(16383, std::max(-16383, q));
+    const int h = q >> 7;  // arithmetic shift: floor(q / 128)
+    hi[static_cast<std::size_t>(i)] = static_cast<std::int8_t>(h);
+    lo[static_cast<std::size_t>(i)] = static_cast<std::int8_t>(q - h * 128);
+  }
+  constexpr int kChunk = 8192;
+  for (int r = 0; r < rows; ++r) {
+    const std::int8_t* c = codes + static_cast<std::ptrdiff_t>(r) * cols;
+    std::int64_t total = 0;
+    for (int from = 0; from < cols; from += kChunk) {
+      const int to = std::min(cols, from + kChunk);
+      int32x4_t sh = vdupq_n_s32(0), sl = sh;
+      int i = from;
+      for (; i + 16 <= to; i += 16) {
+        const int8x16_t cv = vld1q_s8(c + i);
+        sh = vdotq_s32(sh, cv, vld1q_s8(hi.data() + i));
+        sl = vdotq_s32(sl, cv, vld1q_s8(lo.data() + i));
+      }
+      std::int64_t h = vaddlvq_s32(sh), l = vaddlvq_s32(sl);
+      for (; i < to; ++i) h += c[i] * hi[static_cast<std::size_t>(i)], l += c[i] * lo[static_cast<std::size_t>(i)];
+      total += 128 * h + l;
+    }
+    y[r] = static_cast<float>(static_cast<double>(total) * step * scales[r]);
+  }
+}
+#else
+void int8_rows(float* y, const std::int8_t* codes, const float* scales, int rows, int cols,
+               const float* x) {
+  for (int r = 0; r < rows; ++r)
+    y[r] = int8_dot(codes + static_cast<std::ptrdiff_t>(r) * cols, x, cols) * scales[r];
+}
+#endif
+
 }  // namespace
 
-const Kernels kernels{kLanes, &vertical,          &vertical_q16,     &horizontal, &pair_row,
-                      &blend, &store_from<false>, &store_from<true>, &matvec};
+const Kernels kernels{EDGE_VARIANT,       kLanes,           &vertical, &vertical_q16,
+                      &horizontal,        &pair_row,        &blend,    &store_from<false>,
+                      &store_from<true>,  &matvec,          &int8_rows};

@@ -84,8 +84,9 @@ class Preprocessor {
   mutable std::vector<std::shared_ptr<const Plan>> plans_;  // most recent first, a few kept
 };
 
-// Which compiled variant of the hot loops is in use: "avx2" or "baseline".
-// EDGE_ISA=baseline in the environment forces the baseline variant.
+// Which variant of the hot loops is in use: "scalar", "baseline", "avx2", "neon" or
+// "dotprod". EDGE_ISA in the environment forces one; throws std::invalid_argument when it
+// names a variant this build or CPU cannot run.
 const char* active_isa();
 
 }  // namespace edge

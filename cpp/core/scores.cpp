@@ -8,10 +8,6 @@
 #include <string>
 #include <utility>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 #include "kernels.h"
 #include "preprocess.h"
 
@@ -54,63 +50,6 @@ std::size_t area(int rows, int cols) {
   return static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols);
 }
 
-// y[r] = scales[r] * dot(codes[r, :], x) in eight float lanes: without -ffast-math the
-// compiler may not reorder a float sum, so it will not vectorise the plain loop by itself.
-void multiply_rows_baseline(float* y, const Int8Rows& m, const float* x) {
-  const int n = m.cols;
-  for (int r = 0; r < m.rows; ++r) {
-    const std::int8_t* codes = m.codes.data() + area(r, n);
-    float lanes[8] = {};  // independent sums, which the compiler vectorises
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-      for (int j = 0; j < 8; ++j) lanes[j] += static_cast<float>(codes[i + j]) * x[i + j];
-    float dot = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) +
-                ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
-    for (; i < n; ++i) dot += static_cast<float>(codes[i]) * x[i];
-    y[r] = dot * m.scales[static_cast<std::size_t>(r)];
-  }
-}
-
-#if defined(__x86_64__)
-// The same with AVX2: sixteen codes widened to two vectors of floats per step. GCC does not
-// find the widening instructions from generic vector code, hence the intrinsics.
-__attribute__((target("avx2,fma"))) void multiply_rows_avx2(float* y, const Int8Rows& m,
-                                                             const float* x) {
-  const int n = m.cols;
-  for (int r = 0; r < m.rows; ++r) {
-    const std::int8_t* codes = m.codes.data() + area(r, n);
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-      const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i));
-      const __m256 lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
-      const __m256 hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(c, 8)));
-      s0 = _mm256_fmadd_ps(lo, _mm256_loadu_ps(x + i), s0);
-      s1 = _mm256_fmadd_ps(hi, _mm256_loadu_ps(x + i + 8), s1);
-    }
-    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(_mm256_add_ps(s0, s1)),
-                                _mm256_extractf128_ps(_mm256_add_ps(s0, s1), 1));
-    const __m128 pairs = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    float dot = _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)));
-    for (; i < n; ++i) dot += static_cast<float>(codes[i]) * x[i];
-    y[r] = dot * m.scales[static_cast<std::size_t>(r)];
-  }
-}
-#endif
-
-// The variant of the instruction set the preprocessing kernels were picked for
-// (EDGE_ISA=baseline forces the baseline here too).
-using MultiplyRows = void (*)(float*, const Int8Rows&, const float*);
-MultiplyRows multiply_rows_variant() {
-#if defined(__x86_64__)
-  static const MultiplyRows chosen =
-      std::strcmp(active_isa(), "avx2") == 0 ? &multiply_rows_avx2 : &multiply_rows_baseline;
-  return chosen;
-#else
-  return &multiply_rows_baseline;
-#endif
-}
-
 }  // namespace
 
 Int8Rows Int8Rows::quantize(const std::vector<float>& values, int rows, int cols) {
@@ -131,7 +70,9 @@ Int8Rows Int8Rows::quantize(const std::vector<float>& values, int rows, int cols
   return m;
 }
 
-void Int8Rows::multiply(float* y, const float* x) const { multiply_rows_variant()(y, *this, x); }
+void Int8Rows::multiply(float* y, const float* x) const {
+  detail::kernels().int8_rows(y, codes.data(), scales.data(), rows, cols, x);
+}
 
 OodScorer::OodScorer(const OodReference& r) {
   require(r.dim_in > 0 && r.dim > 0, "dimensions must be positive");
