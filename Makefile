@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # Build dependencies go into the venv so rebuilding after a C++ change is one quick step.
 install: $(BIN)/python
-	$(BIN)/pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.13"
+	$(BIN)/pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.13" "cmake>=3.19"
 	$(BIN)/pip install --quiet --no-build-isolation -e ".[test,litert]"
 
 apt:
@@ -56,10 +56,10 @@ calibrate-efficientnet: install
 # reference. EDGE_SANITIZE=ON builds them with ASan + UBSan (see asan).
 CTEST_DIR ?= build/ctest
 CTEST_CMAKE_ARGS ?= -DCMAKE_BUILD_TYPE=Release
-ctest: apt
-	cmake -S . -B $(CTEST_DIR) -DEDGE_BUILD_TESTS=ON $(CTEST_CMAKE_ARGS) >/dev/null
-	cmake --build $(CTEST_DIR) --target kernel_tests -j2
-	cd $(CTEST_DIR) && ctest --output-on-failure
+ctest: install apt
+	$(BIN)/cmake -S . -B $(CTEST_DIR) -DEDGE_BUILD_TESTS=ON $(CTEST_CMAKE_ARGS) >/dev/null
+	$(BIN)/cmake --build $(CTEST_DIR) --target kernel_tests -j2
+	cd $(CTEST_DIR) && $(abspath $(BIN))/ctest --output-on-failure
 
 test: install apt ctest
 	$(BIN)/python -m pytest -q
