@@ -38,6 +38,10 @@ struct LaneTap {
 // A two-tap horizontal filter read straight from a row of bytes: output pixel x is
 // left_weight[x] * pixel p + right_weight[x] * pixel p + 1, where p starts at byte left[x]
 // of the row. Pixel p + 1 always lies in the row.
+// The two taps of each output pixel: the byte offset of its left source pixel in the row, and
+// the weights of it and of the pixel to its right. `left` never decreases along the row (a
+// resize maps output pixels to source pixels in order): the vector variants rely on it to find,
+// from the last pixel alone, where the row's end leaves no room for a whole load.
 struct PairTaps {
   const int* left = nullptr;
   const float* left_weight = nullptr;

@@ -231,9 +231,10 @@ TEST_CASE("pair_row matches the reference") {
             std::vector<int> left;
             std::vector<float> lw, rw;
             for (int x = 0; x < out_w; ++x) {
-              // Mostly increasing, as a resize makes them, sometimes anywhere.
-              const int p = uniform(rng, 0, 3) == 0 ? uniform(rng, 0, src_w - 2)
-                                                      : std::min(src_w - 2, x * (src_w - 1) / std::max(1, out_w));
+              // Never decreasing, as a resize makes them (PairTaps), with random repeats and jumps.
+              const int step = uniform(rng, 0, 3) == 0 ? uniform(rng, 0, 2) : 0;
+              const int even = std::min(src_w - 2, x * (src_w - 1) / std::max(1, out_w));
+              const int p = std::min(src_w - 2, std::max(even, (left.empty() ? 0 : left.back() / channels) + step));
               left.push_back(p * channels);
               const float a = uniform_f(rng, 0.f, 1.f);
               lw.push_back(a), rw.push_back(1.f - a);
