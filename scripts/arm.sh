@@ -58,7 +58,8 @@ sysroot() {
     fi
     log "downloading Debian's arm64 CPython $PYVER into build/arm/debs"
     mkdir -p "$ARM/debs"
-    (cd "$ARM/debs" && apt-get download -qq "${DEBS[@]/%/:arm64}")
+    # (As root, apt would warn that its unprivileged _apt user cannot write here.)
+    (cd "$ARM/debs" && apt-get download -qq -o APT::Sandbox::User=root "${DEBS[@]/%/:arm64}")
     # dpkg -x unpacks without installing: one tree that qemu-aarch64 -L uses as the target's /.
     rm -rf "$SYSROOT"
     mkdir -p "$SYSROOT"
@@ -147,14 +148,13 @@ wheel() {
 
 # The edge wheel and the test dependencies, as aarch64 wheels, into SITE. pip resolves for the
 # target (--platform/--python-version, binary wheels only) and installs without running any of
-# it. The dependencies are installed again only when what decides them changes (the stamp: the
-# list here and pyproject.toml); the edge wheel, every time.
+# it. SITE is the cache: the dependencies are downloaded again only when what decides them
+# changes (the stamp: the list here and pyproject.toml); the edge wheel is installed every time.
 site() {
     local whl=$1 want stamp=$SITE/.installed
     want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1) ${TEST_DEPS[*]} ${PLATFORMS[*]}"
     local pip=("$PY" -m pip install --quiet --upgrade --target "$SITE" "${PLATFORMS[@]}"
-        --python-version $PYVER --implementation cp --only-binary=:all:
-        --cache-dir "$ARM/pip-cache")
+        --python-version "$PYVER" --implementation cp --only-binary=:all:)
     if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
         "${pip[@]}" --no-deps "$whl"
         return
