@@ -6,7 +6,8 @@ BIN    := $(VENV)/bin
 # wall clock of a real `edge run`; doctest-dev is the C++ kernel tests' framework.
 APT_PACKAGES := dataset-fashion-mnist doctest-dev faketime ffmpeg systemd
 
-.PHONY: run eval calibrate-efficientnet ctest test test-all wheel-check lint bench asan install apt clean
+.PHONY: run eval calibrate-efficientnet ctest test test-all wheel-check wheel-arm test-arm lint bench \
+	asan install apt clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +85,20 @@ wheel-check: apt
 		-p no:cacheprovider -c $(CURDIR)/pyproject.toml --rootdir $(CURDIR) \
 		$(addprefix $(CURDIR)/,$(WHEEL_TESTS))
 
+# aarch64 without a board (README, "ARM64"): the wheel cross-compiled with Debian's
+# g++-aarch64-linux-gnu, and the kernel and model tests under qemu-user in Debian's arm64 CPython,
+# once per variant of the hot loops in ARM_ISAS ("default" leaves EDGE_ISA unset). Downloads are
+# cached in build/arm/. For correctness only: timings under emulation mean nothing.
+ARM_ISAS ?= default neon scalar
+ARM_APT_PACKAGES := g++-aarch64-linux-gnu qemu-user file unzip
+wheel-arm: install
+	$(MAKE) apt APT_PACKAGES="$(ARM_APT_PACKAGES)"
+	scripts/arm.sh wheel
+
+test-arm: install apt
+	$(MAKE) apt APT_PACKAGES="$(ARM_APT_PACKAGES)"
+	ARM_TESTS="$(ARM_TESTS)" scripts/arm.sh test $(ARM_ISAS)
+
 lint: install
 	$(BIN)/ruff check edge tests bench models
 	$(BIN)/ruff format --check edge tests bench models
@@ -113,4 +128,4 @@ asan:
 		test_scores.py test_core_limits.py
 
 clean:
-	rm -rf build dist $(VENV) $(ASAN_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks
+	rm -rf build dist dist-arm $(VENV) $(ASAN_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks
