@@ -63,26 +63,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     status = StatusLine()
     # The model and the source open first: a run that cannot start writes nothing.
     runner = open_runner(config, on_status=status)
+    buffer: Buffer | None = None
     try:
         # The port too: a second run on a busy port stops here, before it writes anything.
         port = runner.serve_metrics()
         buffer = Buffer(config.data_dir, device=config.device, config=config.buffer)
-    except BaseException:
-        runner.capture.close()
-        runner.telemetry.close()
-        raise
-    if buffer.rebuilt is not None:
-        print(f"edge run: {buffer.rebuilt}", file=sys.stderr)
-    try:
         target = open_target(config.upload.target or default_target(config.data_dir), config.upload)
         uploader = Uploader(
             buffer, target, config.upload, state_dir=Path(config.data_dir) / "upload"
         )
     except BaseException:
-        runner.capture.close()
-        runner.telemetry.close()
-        buffer.close()
+        runner.close()
+        if buffer is not None:
+            buffer.close()
         raise
+    if buffer.rebuilt is not None:
+        print(f"edge run: {buffer.rebuilt}", file=sys.stderr)
     runner.attach(buffer, uploader)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.stop())

@@ -143,6 +143,11 @@ class Runner:
         self.capture = Capture(config.source)  # opens the source: a bad one fails here
         self.started = self.ended = time.monotonic()
 
+    def close(self) -> None:
+        """Release what a runner that never ran holds: its source and its metrics port."""
+        self.capture.close()
+        self.telemetry.close()
+
     def attach(self, flagged: FlaggedSink, uploader: Uploader | None) -> None:
         """Where flagged frames go, given once the model and the source have opened: nothing
         is written to the data directory for a run that cannot start."""
