@@ -152,7 +152,9 @@ def test_sanitize_is_safe_and_tells_ids_apart(a: str, b: str) -> None:
         assert pa != pb
 
 
-@given(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,78}[A-Za-z0-9.-]?", fullmatch=True))
+# Safe: what sanitize always kept, so existing buckets keep their layout (no leading dot or
+# underscore, no trailing underscore: those it always trimmed).
+@given(st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,78}[A-Za-z0-9.-])?", fullmatch=True))
 def test_sanitize_leaves_safe_ids_alone(safe: str) -> None:
     assert layout.sanitize(safe) == safe
 
